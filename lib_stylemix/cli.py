@@ -1,0 +1,71 @@
+"""`python -m lib_stylemix`: the headless front end over the same core the webui uses.
+
+Each feature package contributes its sub-commands through a `register(subparsers)` function in its own
+`cli.py`, so this file only wires them together and owns the conventions every command shares:
+exit code 0 on success, 1 on a user error (a `StyleMixError`, printed as one line on stderr), 2 on a usage
+error (argparse); with `--json` exactly one JSON document goes to stdout and human messages go to stderr.
+Command modules import heavy libraries (torch, cv2, gradio) inside their handlers, so `--help` stays fast
+and torch-free commands work without torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from lib_stylemix import __version__
+from lib_stylemix.errors import CancelledError, StyleMixError
+
+COMMAND_MODULES = (
+    "lib_stylemix.lora.cli",
+    "lib_stylemix.pool.cli",
+    "lib_stylemix.dataset.cli",
+    "lib_stylemix.restyle.cli",
+    "lib_stylemix.training.cli",
+    "lib_stylemix.webui.cli",
+)
+
+
+def emit_json(document: Any) -> None:
+    """Print the command's single JSON document on stdout."""
+    json.dump(document, sys.stdout, indent=2, ensure_ascii=False, allow_nan=False)
+    sys.stdout.write("\n")
+    sys.stdout.flush()
+
+
+def say(message: str) -> None:
+    """Human-readable message: always on stderr so `--json` output stays parseable."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m lib_stylemix",
+        description="StyleMix: compare, merge and evolve style LoRAs; prepare, restyle and train datasets.",
+    )
+    parser.add_argument("--version", action="version", version=f"StyleMix {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers.required = True
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except CancelledError as exc:
+        say(f"cancelled: {exc}")
+        return 1
+    except StyleMixError as exc:
+        say(f"error: {exc}")
+        return 1
+    except KeyboardInterrupt:
+        say("interrupted")
+        return 130

@@ -1,0 +1,61 @@
+"""File-system helpers that keep users' files safe: atomic writes, no silent overwrites, no path escapes."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from lib_stylemix.errors import StyleMixError
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike[str], *, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary path in the target's folder; on success it replaces the target atomically.
+
+    The temporary name ends in `.tmp` so the webui's LoRA scanner and sd-scripts ignore it. On any error
+    (including KeyboardInterrupt) the temporary file is removed and the target is left untouched.
+    """
+    target = Path(target)
+    if target.exists() and not overwrite:
+        raise StyleMixError(f"{target}: already exists (refusing to overwrite; pass --overwrite to replace it)")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        if not overwrite and target.exists():
+            raise StyleMixError(f"{target}: appeared while writing (refusing to overwrite)")
+        os.replace(tmp, target)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def write_atomic(target: str | os.PathLike[str], data: bytes | str, *, overwrite: bool = False) -> Path:
+    """Write bytes or UTF-8 text to `target` atomically."""
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    with atomic_path(target, overwrite=overwrite) as tmp:
+        tmp.write_bytes(payload)
+    return Path(target)
+
+
+def write_with(target: str | os.PathLike[str], writer: Callable[[Path], None], *, overwrite: bool = False) -> Path:
+    """Run `writer(tmp_path)` and move its output to `target` atomically."""
+    with atomic_path(target, overwrite=overwrite) as tmp:
+        writer(tmp)
+    return Path(target)
+
+
+def safe_child(folder: str | os.PathLike[str], name: str) -> Path:
+    """Return `folder/name`, refusing names that would escape `folder` (`..`, absolute paths, separators)."""
+    if not name or name in {".", ".."} or "/" in name or "\\" in name or "\x00" in name:
+        raise StyleMixError(f"{name!r}: not a plain file name (no folders, '..' or separators allowed)")
+    base = Path(folder).resolve()
+    child = (base / name).resolve()
+    if child.parent != base:
+        raise StyleMixError(f"{name!r}: would be written outside {base}")
+    return child
