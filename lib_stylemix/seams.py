@@ -7,6 +7,7 @@ Each seam has a plain implementation here (used by the CLI and tests); the webui
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 
@@ -59,3 +60,48 @@ class NeverCancel:
 
     def cancelled(self) -> bool:
         return False
+
+
+@runtime_checkable
+class LoraRegistry(Protocol):
+    """Where LoRA files live for the host application, and how to make it notice new ones.
+
+    The webui's registry is its `--lora-dir` plus a refresh of the Lora extension's list; the CLI's is a
+    plain folder whose refresh does nothing.
+    """
+
+    def folder(self) -> Path: ...
+
+    def refresh(self) -> None: ...
+
+
+@runtime_checkable
+class GpuHandoff(Protocol):
+    """Lets a host free its GPU before an external trainer starts and take it back afterwards."""
+
+    def release(self) -> None: ...
+
+    def restore(self) -> None: ...
+
+
+class FolderRegistry:
+    """LoRA registry for headless use: a folder, nothing to refresh."""
+
+    def __init__(self, folder: str | Path) -> None:
+        self._folder = Path(folder)
+
+    def folder(self) -> Path:
+        return self._folder
+
+    def refresh(self) -> None:
+        pass
+
+
+class NoGpuHandoff:
+    """Hand-off for hosts that hold no GPU (the CLI)."""
+
+    def release(self) -> None:
+        pass
+
+    def restore(self) -> None:
+        pass

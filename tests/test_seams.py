@@ -1,0 +1,50 @@
+"""The shared seams and file helpers that every feature relies on."""
+
+from pathlib import Path
+
+import pytest
+
+from lib_stylemix.errors import StyleMixError
+from lib_stylemix.fsutil import atomic_path, safe_child, write_atomic
+from lib_stylemix.seams import CancelFlag, CancelToken, FolderRegistry, LoraRegistry, NullProgress, Progress
+
+
+def test_plain_implementations_satisfy_protocols(tmp_path: Path) -> None:
+    assert isinstance(NullProgress(), Progress)
+    assert isinstance(CancelFlag(), CancelToken)
+    assert isinstance(FolderRegistry(tmp_path), LoraRegistry)
+
+
+def test_cancel_flag_flips_once_set() -> None:
+    flag = CancelFlag()
+    assert not flag.cancelled()
+    flag.cancel()
+    assert flag.cancelled()
+
+
+def test_write_atomic_refuses_to_overwrite(tmp_path: Path) -> None:
+    target = tmp_path / "a.txt"
+    write_atomic(target, "one")
+    with pytest.raises(StyleMixError, match="already exists"):
+        write_atomic(target, "two")
+    assert target.read_text() == "one"
+    write_atomic(target, "two", overwrite=True)
+    assert target.read_text() == "two"
+
+
+def test_failed_write_leaves_no_temp_and_no_target(tmp_path: Path) -> None:
+    target = tmp_path / "b.bin"
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_bytes(b"partial")
+        raise RuntimeError("boom")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", ["../x.safetensors", "/etc/passwd", "a/b", "..", "", "a\\b"])
+def test_safe_child_refuses_escapes(tmp_path: Path, name: str) -> None:
+    with pytest.raises(StyleMixError):
+        safe_child(tmp_path, name)
+
+
+def test_safe_child_accepts_plain_name(tmp_path: Path) -> None:
+    assert safe_child(tmp_path, "ok.safetensors") == (tmp_path / "ok.safetensors").resolve()
