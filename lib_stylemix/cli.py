@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
-import sys
 from collections.abc import Sequence
-from typing import Any
 
 from lib_stylemix import __version__
+from lib_stylemix.console import say
 from lib_stylemix.errors import CancelledError, StyleMixError
 
 COMMAND_MODULES = (
@@ -28,18 +26,6 @@ COMMAND_MODULES = (
     "lib_stylemix.training.cli",
     "lib_stylemix.webui.cli",
 )
-
-
-def emit_json(document: Any) -> None:
-    """Print the command's single JSON document on stdout."""
-    json.dump(document, sys.stdout, indent=2, ensure_ascii=False, allow_nan=False)
-    sys.stdout.write("\n")
-    sys.stdout.flush()
-
-
-def say(message: str) -> None:
-    """Human-readable message: always on stderr so `--json` output stays parseable."""
-    print(message, file=sys.stderr, flush=True)
 
 
 def build_parser() -> argparse.ArgumentParser:
