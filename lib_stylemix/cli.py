@@ -24,7 +24,7 @@ COMMAND_MODULES = (
     "lib_stylemix.dataset.cli",
     "lib_stylemix.restyle.cli",
     "lib_stylemix.training.cli",
-    "lib_stylemix.webui.cli",
+    "lib_stylemix.ui.cli",
 )
 
 

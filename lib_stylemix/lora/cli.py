@@ -1,0 +1,2 @@
+def register(subparsers) -> None:
+    """Placeholder until this area's commands land."""

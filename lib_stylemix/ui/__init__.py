@@ -1,0 +1,1 @@
+"""Gradio panels shared by the webui tab and the standalone app."""
