@@ -36,7 +36,7 @@ class StyleMixSettings:
     training_output_dir: str = "outputs/stylemix/training"
     epochs_output_dir: str = "outputs/stylemix/epochs"
     pool_output_dir: str = "outputs/stylemix/pool"
-    default_template: str = "{description}, {style}"
+    default_template: str = "{style} art, {description}"
     negative_prompt: str = "lowres, blurry, watermark, text"
     sampler: str = "Euler a"
     steps: int = 20

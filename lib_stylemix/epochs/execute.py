@@ -1,0 +1,145 @@
+"""Render an epoch grid plan through any `Txt2ImgGenerator`, with progress and cancel between images."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PIL import Image
+
+from lib_stylemix.epochs.generator import Txt2ImgGenerator
+from lib_stylemix.epochs.grid import cell_sheet, labelled_grid
+from lib_stylemix.epochs.plan import EpochGridPlan
+from lib_stylemix.epochs.runs import EpochFile
+from lib_stylemix.epochs.tags import format_weight
+from lib_stylemix.fsutil import write_atomic, write_with
+from lib_stylemix.seams import CancelToken, NeverCancel, NullProgress, Progress
+
+if TYPE_CHECKING:
+    from lib_stylemix.restyle.generator import GeneratedImage
+
+CELL_SIZE = 384
+
+
+@dataclasses.dataclass
+class EpochGridResult:
+    """What was rendered, job by job (`outputs[i]` belongs to `plan.jobs[i]`; missing when cancelled)."""
+
+    plan: EpochGridPlan
+    outputs: dict[int, list[GeneratedImage]]
+    cancelled: bool = False
+
+    def cell_images(self, row: int, col: int) -> list[Image.Image]:
+        return [
+            generated.image
+            for index, job in enumerate(self.plan.jobs)
+            if job.row == row and job.col == col
+            for generated in self.outputs.get(index, [])
+        ]
+
+    def cell(self, index: int) -> tuple[EpochFile, float]:
+        """The (epoch file, strength) of gallery cell `index` (row-major), e.g. the one a person clicked."""
+        columns = len(self.plan.strengths)
+        row, col = divmod(index, columns)
+        if not 0 <= row < len(self.plan.files):
+            raise IndexError(f"no cell {index} in a {len(self.plan.files)}×{columns} grid")
+        return self.plan.files[row], self.plan.strengths[col]
+
+    def cell_sheets(self, size: int = CELL_SIZE) -> list[list[Image.Image | None]]:
+        return [
+            [
+                cell_sheet(images, (size, size), columns=len(self.plan.seeds)) if images else None
+                for images in (self.cell_images(row, col) for col in range(len(self.plan.strengths)))
+            ]
+            for row in range(len(self.plan.files))
+        ]
+
+    def gallery(self, size: int = CELL_SIZE) -> list[tuple[Image.Image, str]]:
+        """One captioned sheet per cell, row-major, for a clickable gallery (grey where nothing rendered)."""
+        items = []
+        for row, sheets in enumerate(self.cell_sheets(size)):
+            for col, sheet in enumerate(sheets):
+                caption = f"{self.plan.files[row].label} · {format_weight(self.plan.strengths[col])}"
+                items.append((sheet if sheet is not None else Image.new("RGB", (size, size), (200, 200, 200)), caption))
+        return items
+
+    def grid(self, size: int = CELL_SIZE) -> Image.Image:
+        return labelled_grid(self.cell_sheets(size), self.plan.row_labels, self.plan.col_labels)
+
+
+def run_grid(
+    plan: EpochGridPlan,
+    generator: Txt2ImgGenerator,
+    progress: Progress | None = None,
+    cancel: CancelToken | None = None,
+) -> EpochGridResult:
+    """Generate every job of `plan` in order; stop between images when `cancel` says so (kept: what is done)."""
+    progress = progress or NullProgress()
+    cancel = cancel or NeverCancel()
+    result = EpochGridResult(plan, {})
+    total = len(plan.jobs)
+    progress.begin(total, f"epoch grid: {total} images")
+    for index, job in enumerate(plan.jobs):
+        if cancel.cancelled():
+            result.cancelled = True
+            break
+        progress.step(index, f"{job.file.label}, strength {format_weight(job.strength)}: image {index + 1}/{total}")
+        result.outputs[index] = generator.generate(
+            job.prompt,
+            plan.negative_prompt,
+            job.seed,
+            plan.steps,
+            plan.sampler,
+            plan.cfg_scale,
+            plan.width,
+            plan.height,
+        )
+    done = len(result.outputs)
+    progress.end(f"epoch grid: {done}/{total} images" + (" (cancelled)" if result.cancelled else ""))
+    return result
+
+
+def _free_name(folder: Path, stem: str, suffix: str) -> Path:
+    """`folder/stem.suffix`, numbered `stem-2`, `stem-3`, … while it or its `.json` record exists."""
+    candidate = folder / f"{stem}{suffix}"
+    number = 2
+    while candidate.exists() or candidate.with_suffix(".json").exists():
+        candidate = folder / f"{stem}-{number}{suffix}"
+        number += 1
+    return candidate
+
+
+def save_result(result: EpochGridResult, out_dir: str | Path) -> Path:
+    """Write the grid PNG and a JSON record of the plan and infotexts next to it; never overwrites.
+
+    Returns the PNG path (`<run>-epoch-grid.png`, numbered if taken).
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    run = result.plan.files[0].run
+    png = _free_name(out_dir, f"{run}-epoch-grid", ".png")
+    grid = result.grid()
+    write_with(png, lambda tmp: grid.save(tmp, format="PNG"))
+    record = {
+        "run": run,
+        "files": [str(f.path) for f in result.plan.files],
+        "epochs": [f.epoch for f in result.plan.files],
+        "strengths": list(result.plan.strengths),
+        "prompts": list(result.plan.prompts),
+        "seeds": list(result.plan.seeds),
+        "cancelled": result.cancelled,
+        "images": [
+            {
+                "file": job.file.name,
+                "strength": job.strength,
+                "prompt": job.prompt,
+                "seed": job.seed,
+                "infotexts": [g.infotext for g in result.outputs.get(index, [])],
+            }
+            for index, job in enumerate(result.plan.jobs)
+        ],
+    }
+    write_atomic(png.with_suffix(".json"), json.dumps(record, indent=2, ensure_ascii=False))
+    return png

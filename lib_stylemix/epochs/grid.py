@@ -1,0 +1,83 @@
+"""Grid images with row and column labels (Pillow 9.5 only: `textbbox`, no Pillow-10 APIs).
+
+A cell holds every image rendered for one (epoch, strength) pair as a small sheet; the grid puts the
+cells in rows (epochs) and columns (strengths) with the labels on the top and left, so one picture shows
+where a style appears and where it starts to overcook.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from PIL import Image, ImageDraw, ImageFont
+
+BACKGROUND = (255, 255, 255)
+MISSING = (200, 200, 200)
+TEXT = (0, 0, 0)
+GAP = 4
+
+
+def load_font(size: int) -> ImageFont.ImageFont:
+    """DejaVu Sans when the system has it (it does on every webui install we know), else Pillow's bitmap font."""
+    for name in ("DejaVuSans.ttf", "Arial.ttf", "arial.ttf"):
+        try:
+            return ImageFont.truetype(name, size)
+        except OSError:
+            continue
+    return ImageFont.load_default()
+
+
+def cell_sheet(images: Sequence[Image.Image], size: tuple[int, int], columns: int | None = None) -> Image.Image:
+    """The images of one cell tiled into a `size` sheet (fewest rows for `columns`, default about square)."""
+    width, height = size
+    if not images:
+        return Image.new("RGB", size, MISSING)
+    columns = columns or math.ceil(math.sqrt(len(images)))
+    rows = math.ceil(len(images) / columns)
+    tile_w, tile_h = max(1, width // columns), max(1, height // rows)
+    sheet = Image.new("RGB", size, BACKGROUND)
+    for index, image in enumerate(images):
+        thumb = image.convert("RGB")
+        thumb.thumbnail((tile_w, tile_h))
+        x = (index % columns) * tile_w + (tile_w - thumb.width) // 2
+        y = (index // columns) * tile_h + (tile_h - thumb.height) // 2
+        sheet.paste(thumb, (x, y))
+    return sheet
+
+
+def _text_size(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.ImageFont) -> tuple[int, int]:
+    left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+    return right - left, bottom - top
+
+
+def labelled_grid(
+    cells: Sequence[Sequence[Image.Image | None]],
+    row_labels: Sequence[str],
+    col_labels: Sequence[str],
+    font_size: int | None = None,
+) -> Image.Image:
+    """Put `cells[row][col]` (all the same size; None = not rendered, shown grey) under/after the labels."""
+    if len(cells) != len(row_labels) or any(len(row) != len(col_labels) for row in cells):
+        raise ValueError("grid: the number of labels does not match the cells")
+    sample = next((c for row in cells for c in row if c is not None), None)
+    cell_w, cell_h = sample.size if sample is not None else (256, 256)
+    font = load_font(font_size or max(12, cell_h // 12))
+    probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    label_w = max((_text_size(probe, t, font)[0] for t in row_labels), default=0) + 2 * GAP
+    label_h = max((_text_size(probe, t, font)[1] for t in col_labels), default=0) + 2 * GAP
+    width = label_w + len(col_labels) * (cell_w + GAP)
+    height = label_h + len(row_labels) * (cell_h + GAP)
+    grid = Image.new("RGB", (width, height), BACKGROUND)
+    draw = ImageDraw.Draw(grid)
+    for col, text in enumerate(col_labels):
+        text_w, _ = _text_size(draw, text, font)
+        draw.text((label_w + col * (cell_w + GAP) + (cell_w - text_w) // 2, GAP), text, fill=TEXT, font=font)
+    for row, text in enumerate(row_labels):
+        _, text_h = _text_size(draw, text, font)
+        y = label_h + row * (cell_h + GAP)
+        draw.text((GAP, y + (cell_h - text_h) // 2), text, fill=TEXT, font=font)
+        for col, cell in enumerate(cells[row]):
+            x = label_w + col * (cell_w + GAP)
+            grid.paste(cell if cell is not None else Image.new("RGB", (cell_w, cell_h), MISSING), (x, y))
+    return grid
