@@ -1,0 +1,298 @@
+"""Run a restyle plan through any generator into an sd-scripts-ready folder; resumable and cancellable.
+
+Per job, extra batch images and the caption are written first and the primary image `<stem>.png` last, each
+atomically, so "the primary image exists and decodes" means "this job is complete". A rerun skips complete
+jobs; an incomplete one (primary missing or unreadable) is generated again and its own leftovers replaced.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, PngImagePlugin, UnidentifiedImageError
+
+from lib_stylemix.dataset.images import open_rgb
+from lib_stylemix.errors import CancelledError, StyleMixError
+from lib_stylemix.fsutil import write_atomic, write_with
+from lib_stylemix.restyle.generator import GeneratedImage, Generator
+from lib_stylemix.restyle.grid import grid_page, paginate
+from lib_stylemix.restyle.infotext import PNG_TEXT_KEY, build_infotext, merge_infotext
+from lib_stylemix.restyle.layout import caption_text, image_folder, output_name, steps_per_epoch, train_data_dir
+from lib_stylemix.restyle.plan import RestyleJob, RestylePlan
+from lib_stylemix.seams import CancelToken, NeverCancel, NullProgress, Progress
+
+MANIFEST_NAME = "manifest.json"
+MANIFEST_FORMAT = "stylemix-restyle-output"
+MANIFEST_VERSION = 1
+GRID_FOLDER = "grids"
+
+
+@dataclass
+class RestyleResult:
+    """What one `execute` call did. Paths are absolute; the manifest stores them relative to the output folder."""
+
+    out_dir: str
+    written: dict[str, list[str]] = field(default_factory=dict)  # job id → image files written this run
+    skipped: list[str] = field(default_factory=list)  # job ids already complete (resumed)
+    failed: dict[str, str] = field(default_factory=dict)  # job id → error message
+    grids: list[str] = field(default_factory=list)
+    cancelled: bool = False
+    manifest_path: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def job_paths(out_dir: Path, job: RestyleJob) -> tuple[Path, Path]:
+    """(primary image, caption) of a job in the training layout."""
+    folder = image_folder(out_dir, job.style_slug, job.repeats, job.trigger)
+    stem = output_name(job.image_stem, 0)
+    return folder / f"{stem}.png", folder / f"{stem}.txt"
+
+
+def is_complete(path: Path) -> bool:
+    """True when `path` is a decodable image (a truncated or foreign file does not count)."""
+    if not path.is_file():
+        return False
+    try:
+        with Image.open(path) as image:
+            image.load()
+        return True
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        return False
+
+
+def save_png(target: Path, image: Image.Image, infotext: str, *, overwrite: bool) -> None:
+    """PNG with the infotext in the `parameters` text chunk, where the webui's PNG Info looks."""
+    info = PngImagePlugin.PngInfo()
+    info.add_text(PNG_TEXT_KEY, infotext)
+    write_with(target, lambda tmp: image.save(tmp, format="PNG", pnginfo=info), overwrite=overwrite)
+
+
+def _check_out_dir(plan: RestylePlan, out_dir: Path) -> None:
+    resolved = out_dir.resolve()
+    for job in plan.jobs:
+        source_folder = Path(job.image_path).resolve().parent
+        if resolved == source_folder or resolved in source_folder.parents:
+            raise StyleMixError(f"{out_dir}: output folder contains the source images ({source_folder}); pick another")
+    manifest = out_dir / MANIFEST_NAME
+    if manifest.is_file():
+        try:
+            existing = json.loads(manifest.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise StyleMixError(f"{manifest}: exists but is not readable JSON ({exc}); not ours to replace") from exc
+        if not isinstance(existing, dict) or existing.get("format") != MANIFEST_FORMAT:
+            raise StyleMixError(f"{manifest}: exists and is not a StyleMix restyle manifest; pick another folder")
+
+
+def _write_job(
+    out_dir: Path, job: RestyleJob, images: list[GeneratedImage], *, backend: str, controlnet_model: str
+) -> list[Path]:
+    primary, caption = job_paths(out_dir, job)
+    folder = primary.parent
+    paths = [folder / f"{output_name(job.image_stem, i)}.png" for i in range(len(images))]
+    caption_line = caption_text(job.trigger, job.description) + "\n"
+    # leftovers of an incomplete earlier attempt of this very job may be replaced; the primary is never overwritten
+    for index in [*range(1, len(images)), 0]:
+        generated = images[index]
+        if generated.infotext.strip():
+            text = merge_infotext(generated.infotext, job, backend=backend, index=index)
+        else:
+            text = build_infotext(job, controlnet_model=controlnet_model, backend=backend, index=index)
+        if index == 0:
+            write_atomic(caption, caption_line, overwrite=True)
+        else:
+            write_atomic(paths[index].with_suffix(".txt"), caption_line, overwrite=True)
+        save_png(paths[index], generated.image, text, overwrite=index != 0 or primary.exists())
+    return paths
+
+
+def execute(
+    plan: RestylePlan,
+    generator: Generator,
+    out_dir: str | Path,
+    *,
+    progress: Progress | None = None,
+    cancel: CancelToken | None = None,
+    backend: str = "",
+    controlnet_model: str = "None",
+    grid: bool = True,
+    grid_rows: int = 8,
+    grid_cols: int = 6,
+    grid_cell: int = 256,
+) -> RestyleResult:
+    """Generate every job of `plan` not yet complete in `out_dir`, then write `manifest.json` and grid pages.
+
+    A `StyleMixError` from the generator fails that job only (recorded, the run continues). Cancelling stops
+    before the next job; output of a job whose generation was cancelled midway is discarded.
+    """
+    progress = progress or NullProgress()
+    cancel = cancel or NeverCancel()
+    out_dir = Path(out_dir)
+    _check_out_dir(plan, out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result = RestyleResult(out_dir=str(out_dir))
+    progress.begin(len(plan.jobs), f"restyling {len(plan.jobs)} jobs")
+    for done, job in enumerate(plan.jobs, start=1):
+        if cancel.cancelled():
+            result.cancelled = True
+            break
+        primary, _ = job_paths(out_dir, job)
+        if is_complete(primary):
+            result.skipped.append(job.job_id)
+            progress.step(done, f"{job.job_id}: already done")
+            continue
+        try:
+            images = generator.generate(job)
+        except CancelledError:
+            result.cancelled = True
+            break
+        except StyleMixError as exc:
+            result.failed[job.job_id] = str(exc)
+            progress.step(done, f"{job.job_id}: failed")
+            continue
+        if cancel.cancelled():
+            result.cancelled = True
+            break
+        if not images:
+            result.failed[job.job_id] = "the generator returned no image"
+            progress.step(done, f"{job.job_id}: failed")
+            continue
+        paths = _write_job(out_dir, job, images, backend=backend, controlnet_model=controlnet_model)
+        result.written[job.job_id] = [str(p) for p in paths]
+        progress.step(done, job.job_id)
+    if grid:
+        result.grids = [str(p) for p in write_grids(plan, out_dir, rows=grid_rows, cols=grid_cols, cell=grid_cell)]
+    result.manifest_path = str(write_manifest(plan, out_dir, result, backend=backend))
+    progress.end("cancelled" if result.cancelled else f"{len(result.written)} written, {len(result.skipped)} resumed")
+    return result
+
+
+def _existing_outputs(out_dir: Path, job: RestyleJob) -> list[Path]:
+    primary, _ = job_paths(out_dir, job)
+    if not is_complete(primary):
+        return []
+    files = [primary]
+    for index in range(1, job.batch_size):
+        extra = primary.parent / f"{output_name(job.image_stem, index)}.png"
+        if extra.is_file():
+            files.append(extra)
+    return files
+
+
+def build_manifest(plan: RestylePlan, out_dir: Path, result: RestyleResult, *, backend: str) -> dict[str, Any]:
+    """The stable `manifest.json` document (paths relative to `out_dir`, POSIX separators)."""
+
+    def rel(path: Path | str) -> str:
+        return Path(path).relative_to(out_dir).as_posix()
+
+    jobs = []
+    done_per_style: dict[str, int] = {}
+    for job in plan.jobs:
+        files = _existing_outputs(out_dir, job)
+        if job.job_id in result.failed:
+            status = "failed"
+        elif job.job_id in result.written:
+            status = "written"
+        elif job.job_id in result.skipped:
+            status = "resumed"
+        else:
+            status = "done" if files else "pending"
+        if files:
+            done_per_style[job.style_slug] = done_per_style.get(job.style_slug, 0) + 1
+        jobs.append(
+            {
+                "job_id": job.job_id,
+                "style": job.style,
+                "style_slug": job.style_slug,
+                "image_stem": job.image_stem,
+                "source_image": job.image_path,
+                "description": job.description,
+                "prompt": job.prompt,
+                "negative_prompt": job.negative_prompt,
+                "seed": job.seed,
+                "status": status,
+                "images": [rel(f) for f in files],
+                "captions": [rel(f.with_suffix(".txt")) for f in files],
+                "error": result.failed.get(job.job_id),
+            }
+        )
+    styles = []
+    for name in plan.styles:
+        sample = next(j for j in plan.jobs if j.style == name)
+        n_images = done_per_style.get(sample.style_slug, 0)
+        styles.append(
+            {
+                "style": name,
+                "style_slug": sample.style_slug,
+                "trigger": sample.trigger,
+                "repeats": sample.repeats,
+                "train_data_dir": rel(train_data_dir(out_dir, sample.style_slug)),
+                "image_dir": rel(image_folder(out_dir, sample.style_slug, sample.repeats, sample.trigger)),
+                "images": n_images,
+                "steps_per_epoch": steps_per_epoch(n_images, sample.repeats, plan.train_batch_size) if n_images else 0,
+            }
+        )
+    return {
+        "format": MANIFEST_FORMAT,
+        "version": MANIFEST_VERSION,
+        "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "backend": backend,
+        "cancelled": result.cancelled,
+        "settings": {k: v for k, v in plan.to_dict().items() if k not in ("jobs", "images", "format", "version")},
+        "styles": styles,
+        "jobs": jobs,
+        "grids": [rel(g) for g in result.grids],
+    }
+
+
+def write_manifest(plan: RestylePlan, out_dir: Path, result: RestyleResult, *, backend: str) -> Path:
+    document = build_manifest(plan, out_dir, result, backend=backend)
+    return write_atomic(
+        out_dir / MANIFEST_NAME, json.dumps(document, indent=2, ensure_ascii=False) + "\n", overwrite=True
+    )
+
+
+def _thumbnail(path: Path, cell: int) -> Image.Image | None:
+    if not is_complete(path):
+        return None
+    image = open_rgb(path)
+    image.thumbnail((cell, cell), Image.Resampling.LANCZOS)
+    return image
+
+
+def write_grids(plan: RestylePlan, out_dir: Path, *, rows: int = 8, cols: int = 6, cell: int = 256) -> list[Path]:
+    """Images × styles pages of what is in `out_dir` now (missing outputs are grey), replacing older pages."""
+    stems = [img["stem"] for img in plan.images]
+    jobs: Mapping[tuple[str, str], RestyleJob] = {(j.image_stem, j.style): j for j in plan.jobs}
+    row_labels = [
+        img["stem"] if img["description"] in ("", img["stem"]) else f"{img['stem']}\n{img['description']}"
+        for img in plan.images
+    ]
+    pages = paginate(len(stems), len(plan.styles), rows, cols)
+    folder = out_dir / GRID_FOLDER
+    stale = sorted(folder.glob("grid-*.png")) if folder.is_dir() else []
+    written: list[Path] = []
+    for page in pages:
+
+        def cell_image(r: int, c: int) -> Image.Image | None:
+            job = jobs.get((stems[r], plan.styles[c]))
+            return _thumbnail(job_paths(out_dir, job)[0], cell) if job else None
+
+        def source(r: int) -> Image.Image | None:
+            return _thumbnail(Path(plan.images[r]["path"]), cell)
+
+        title = f"StyleMix restyle — page {page.number}/{len(pages)}"
+        image = grid_page(page, row_labels, plan.styles, cell_image, cell=cell, title=title, include_source=source)
+        target = folder / f"grid-{page.number:02d}.png"
+        write_with(target, lambda tmp, im=image: im.save(tmp, format="PNG"), overwrite=True)
+        written.append(target)
+    for old in stale:
+        if old not in written:
+            old.unlink()
+    return written
