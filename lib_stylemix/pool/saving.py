@@ -1,0 +1,95 @@
+"""Materialise a recipe member as a LoRA file: exact concat compressed by the engine's svd, with lineage metadata.
+
+Names are `sm_<short-parents>_<hash8>.safetensors` with hash8 from the recipe, and nothing is ever
+overwritten: a file of that name that already holds the same recipe is reused, another file of that name
+makes us pick `…_2`, `…_3`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lib_stylemix.errors import StyleMixError
+from lib_stylemix.fsutil import safe_child
+from lib_stylemix.pool.members import FILE, Member
+from lib_stylemix.seams import CancelToken, Progress
+
+if TYPE_CHECKING:
+    from lib_stylemix.pool.pool import Pool
+
+DIGEST_KEY = "stylemix_recipe_digest"
+
+
+def save_member(
+    pool: Pool,
+    member: Member,
+    folder: Path,
+    *,
+    max_rank: int | None,
+    dtype: str,
+    score_kind: str | None,
+    progress: Progress,
+    cancel: CancelToken,
+) -> Path:
+    """Write `member` into `folder` (or find it already there) and record the path on the member."""
+    from lib_stylemix.lora import MergeTerm, merge, write_lora
+
+    if member.kind == FILE and member.path is not None:
+        return member.path
+    digest = member.recipe.digest()
+    target = _free_name(folder, member.name, digest)
+    if target.exists():
+        member.path = target
+        return target
+    roots = [pool.roots[key] for key in member.recipe.roots]
+    missing = [r.name for r in roots if r.lora is None]
+    if missing:
+        raise StyleMixError(f"{member.name}: cannot save, file(s) not loaded: {', '.join(missing)}")
+    rank = max_rank or max(int(r.rank or r.lora.rank) for r in roots)
+    by_key = {r.key: r for r in roots}
+    terms = [MergeTerm(by_key[key].lora, weight, block_weights)
+             for key, weight, block_weights in member.recipe.merge_weights()]
+    merged = merge(terms, method="svd", rank=rank, progress=progress, cancel=cancel)
+    names = pool.root_names()
+    metadata = {
+        "ss_output_name": target.stem,
+        DIGEST_KEY: digest,
+        "stylemix_recipe": json.dumps(member.recipe.to_json(names), separators=(",", ":")),
+        "stylemix_parents": json.dumps(list(member.parents)),
+        "stylemix_generation": str(member.generation),
+        "stylemix_score": "" if member.score is None else repr(float(member.score)),
+        "stylemix_score_kind": score_kind or "",
+        "stylemix_origin": json.dumps(member.origin, separators=(",", ":")),
+        "stylemix_max_rank": str(rank),
+        "stylemix_retained_energy": repr(float(merged.retained_energy or 1.0)),
+    }
+    written = write_lora(merged, target, dtype=dtype, extra_metadata=metadata, parents=_parent_files(roots),
+                         overwrite=False)
+    member.path = Path(written.path)
+    member.retained_energy = merged.retained_energy
+    return member.path
+
+
+def _parent_files(roots: list[Any]) -> tuple[Any, ...]:
+    return tuple(r.lora for r in roots)
+
+
+def _free_name(folder: Path, stem: str, digest: str) -> Path:
+    """The first of `stem`, `stem_2`, … that is free or already holds this recipe."""
+    from lib_stylemix.lora import open_lora
+
+    i = 1
+    while True:
+        name = f"{stem}.safetensors" if i == 1 else f"{stem}_{i}.safetensors"
+        target = safe_child(folder, name)
+        if not target.exists():
+            return target
+        try:
+            existing = open_lora(target).metadata.get(DIGEST_KEY)
+        except StyleMixError:
+            existing = None
+        if existing == digest:
+            return target
+        i += 1

@@ -1,0 +1,114 @@
+"""Scores, the strength guard and top-k selection, all computed from the kernel (no tensor is formed).
+
+For a candidate x and the current pool members m₁…m_p (distances are Frobenius norms of ΔW differences,
+summed over every module, from `KernelSpace`):
+
+  legacy-average(x) = (1/p) Σⱼ ‖x − mⱼ‖           the seed's rule; along a mixing line it is convex, so its
+                                                   maximum is always at an extreme ratio (a parent copy)
+  novelty(x)        = minⱼ ‖x − mⱼ‖ / ‖x‖           distance to the nearest member relative to the candidate's
+                                                   own size: near any parent → low, whatever the scale
+Strength guard: with P the parents of x, keep x only if lo·min_{q∈P}‖q‖ ≤ ‖x‖ ≤ hi·max_{q∈P}‖q‖.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from lib_stylemix.errors import CancelledError
+from lib_stylemix.pool.algebra import KernelSpace
+from lib_stylemix.pool.candidates import COPY, DUPLICATE, SCORED, SELECTED, STRONG, WEAK, Candidate
+from lib_stylemix.pool.settings import EvolveSettings
+from lib_stylemix.seams import CancelToken, Progress
+
+CHUNK = 256
+
+
+def score_candidates(
+    space: KernelSpace,
+    candidates: list[Candidate],
+    member_coefs: np.ndarray,
+    member_names: list[str],
+    settings: EvolveSettings,
+    progress: Progress,
+    cancel: CancelToken,
+    stage: str = "scoring",
+) -> None:
+    """Fill in norms, nearest member, both scores and the guard/copy status of every candidate (in place).
+
+    Work is done in chunks of `CHUNK` candidates; the cancel token is checked between chunks.
+    """
+    n = len(candidates)
+    progress.begin(n, stage)
+    member_sq = space.sq_norms(member_coefs)
+    member_norm = np.sqrt(member_sq)
+    lo, hi = settings.strength_band
+    start = time.monotonic()
+    for first in range(0, n, CHUNK):
+        if cancel.cancelled():
+            raise CancelledError("evolve stopped while scoring candidates; the pool is unchanged")
+        chunk = candidates[first:first + CHUNK]
+        x = np.stack([c.coef for c in chunk])
+        x_sq = space.sq_norms(x)
+        d2 = space.sq_distances(x, member_coefs, x_sq, member_sq)
+        dist = np.sqrt(d2)
+        norms = np.sqrt(x_sq)
+        nearest = np.argmin(dist, axis=1)
+        for row, cand in enumerate(chunk):
+            norm = float(norms[row])
+            near = int(nearest[row])
+            cand.norm = norm
+            cand.nearest = member_names[near]
+            cand.nearest_distance = float(dist[row, near])
+            cand.novelty = cand.nearest_distance / norm if norm > 0 else 0.0
+            cand.legacy_average = float(dist[row].mean())
+            cand.score = cand.novelty if settings.score == "novelty" else cand.legacy_average
+            parent_norms = member_norm[list(cand.parent_index)]
+            if norm < lo * float(parent_norms.min()) or norm == 0:
+                cand.status = WEAK
+            elif norm > hi * float(parent_norms.max()):
+                cand.status = STRONG
+            elif cand.nearest_distance <= settings.dedupe_tol * max(norm, float(member_norm[near])):
+                cand.status = COPY
+            else:
+                cand.status = SCORED
+        done = min(first + CHUNK, n)
+        elapsed = time.monotonic() - start
+        eta = elapsed / done * (n - done) if done else 0.0
+        progress.step(done, f"{stage} {done}/{n}, ETA {eta:.0f}s")
+    progress.end(stage)
+
+
+def select_top(space: KernelSpace, candidates: list[Candidate], keep: int, tol: float) -> list[Candidate]:
+    """Best-scoring valid candidates, skipping near-duplicates of ones already chosen; marks their status.
+
+    Ties keep generation order, so the result is deterministic.
+    """
+    order = sorted((i for i, c in enumerate(candidates) if c.status == SCORED),
+                   key=lambda i: (-candidates[i].score, i))
+    chosen: list[Candidate] = []
+    for i in order:
+        if len(chosen) >= keep:
+            break
+        cand = candidates[i]
+        if chosen:
+            sel = np.stack([c.coef for c in chosen])
+            d = np.sqrt(space.sq_distances(cand.coef[None], sel)[0])
+            limits = tol * np.maximum(cand.norm, np.array([c.norm for c in chosen]))
+            if np.any(d <= limits):
+                cand.status = DUPLICATE
+                continue
+        cand.status = SELECTED
+        chosen.append(cand)
+    return chosen
+
+
+def member_novelty(space: KernelSpace, coefs: np.ndarray) -> np.ndarray:
+    """Novelty of each member against the others: minⱼ≠ᵢ ‖mᵢ − mⱼ‖ / ‖mᵢ‖ (used to pick whom to evict)."""
+    sq = space.sq_norms(coefs)
+    d = np.sqrt(space.sq_distances(coefs, coefs, sq, sq))
+    np.fill_diagonal(d, np.inf)
+    norms = np.sqrt(sq)
+    nearest = d.min(axis=1) if len(coefs) > 1 else np.zeros(len(coefs))
+    return np.divide(nearest, norms, out=np.zeros_like(norms), where=norms > 0)

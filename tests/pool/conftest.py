@@ -1,0 +1,54 @@
+"""Fixtures for pool tests: synthetic "files" given as dense per-block ΔW matrices, so every K-based number
+can be checked against the same number computed from materialised tensors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from lib_stylemix.pool.pool import Pool
+from lib_stylemix.pool.recipe import Recipe
+
+
+@dataclass
+class DensePool:
+    """Root ΔW per block: `w[i][b]` is an (m × n) matrix; K per block is their Frobenius inner products."""
+
+    names: list[str]
+    blocks: tuple[str, ...]
+    w: list[list[np.ndarray]]
+
+    def kernels(self) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        by_block = {}
+        for b, block in enumerate(self.blocks):
+            flat = np.stack([self.w[i][b].ravel() for i in range(len(self.names))])
+            by_block[block] = flat @ flat.T
+        return sum(by_block.values()), by_block
+
+    def pool(self) -> Pool:
+        total, by_block = self.kernels()
+        return Pool.from_kernel(list(self.names), total, by_block, keys=list(self.names))
+
+    def materialise(self, recipe: Recipe) -> np.ndarray:
+        """The recipe's ΔW, all blocks flattened into one vector, computed from the dense matrices."""
+        coef = recipe.dense(tuple(self.names), self.blocks)
+        parts = []
+        for b in range(len(self.blocks)):
+            parts.append(sum(coef[b, i] * self.w[i][b] for i in range(len(self.names))).ravel())
+        return np.concatenate(parts)
+
+
+def make_dense_pool(n: int = 5, blocks: int = 3, seed: int = 0, shape: tuple[int, int] = (6, 5)) -> DensePool:
+    rng = np.random.default_rng(seed)
+    names = [f"f{i}" for i in range(n)]
+    block_names = tuple(f"B{b}" for b in range(blocks))
+    w = [[rng.standard_normal((shape[0], 2)) @ rng.standard_normal((2, shape[1])) for _ in block_names]
+         for _ in names]
+    return DensePool(names, block_names, w)
+
+
+@pytest.fixture
+def dense_pool() -> DensePool:
+    return make_dense_pool()
