@@ -1,0 +1,214 @@
+"""Pool kernels K_ij = Σ_modules ⟨ΔW_i, ΔW_j⟩_F from r×r products, never forming a dense ΔW.
+
+Per module, stacking every file's factors side by side gives U = [Û_1 … Û_n] and D = [D_1; …; D_n];
+with the Gram matrices G_U = UᵀU and G_D = D Dᵀ, ⟨ΔW_i, ΔW_j⟩ = tr((Û_iᵀÛ_j)(D_j D_iᵀ)) is the sum of the
+(i, j) block of G_U ⊙ G_D. That is two BLAS calls per module for all n² pairs, and the result is invariant to
+re-factorisation (Û·G, G⁻¹·D) by construction. Modules are processed one at a time across all files, so peak
+memory is one module × n files. Products run in float32 (or float64 on request) and are summed in float64.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from lib_stylemix.errors import CancelledError, StyleMixError
+from lib_stylemix.lora.arch import check_same_arch
+from lib_stylemix.lora.file import LoraFile, ModuleInfo
+from lib_stylemix.seams import CancelToken, NeverCancel, NullProgress, Progress
+
+METRICS = ("frobenius", "cosine")
+
+
+@dataclass
+class Kernel:
+    """n×n Gram matrix of the files' ΔW (float64), in total and per block-weight group."""
+
+    names: list[str]
+    total: np.ndarray
+    by_block: dict[str, np.ndarray] = field(default_factory=dict)
+    paths: list[str] = field(default_factory=list)
+
+    def norms(self) -> np.ndarray:
+        """‖ΔW_i‖_F over all modules."""
+        return np.sqrt(np.clip(np.diag(self.total), 0.0, None))
+
+
+@dataclass
+class CrossKernel:
+    """len(a)×len(b) matrix of ⟨ΔW_a, ΔW_b⟩, in total and per block (for growing a pool incrementally)."""
+
+    names_a: list[str]
+    names_b: list[str]
+    total: np.ndarray
+    by_block: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def kernel(files: Sequence[LoraFile], *, progress: Progress | None = None, cancel: CancelToken | None = None,
+           dtype: Any = None) -> Kernel:
+    """Gram matrix of the files' ΔW over all modules (a module missing from a file counts as zero)."""
+    files = list(files)
+    check_same_arch(files)
+    n = len(files)
+    total = np.zeros((n, n))
+    by_block: dict[str, np.ndarray] = {}
+    for module, (idx, _), block in _walk(files, files, progress, cancel, "kernel"):
+        if not idx:
+            continue
+        ups, downs, sizes = _stack([files[i] for i in idx], module, dtype)
+        gram = _block_sums((ups.T @ ups).double() * (downs @ downs.T).double(), sizes, sizes)
+        block_k = by_block.setdefault(block, np.zeros((n, n)))
+        block_k[np.ix_(idx, idx)] += gram
+    for block_k in by_block.values():
+        total += block_k
+    return Kernel(names=[f.name for f in files], total=total, by_block=by_block, paths=[str(f.path) for f in files])
+
+
+def cross_kernel(files_a: Sequence[LoraFile], files_b: Sequence[LoraFile], *, progress: Progress | None = None,
+                 cancel: CancelToken | None = None, dtype: Any = None) -> CrossKernel:
+    """⟨ΔW_a, ΔW_b⟩ for every a in `files_a`, b in `files_b` (same arch required)."""
+    files_a, files_b = list(files_a), list(files_b)
+    check_same_arch(files_a + files_b)
+    total = np.zeros((len(files_a), len(files_b)))
+    by_block: dict[str, np.ndarray] = {}
+    for module, (idx_a, idx_b), block in _walk(files_a, files_b, progress, cancel, "cross kernel"):
+        if not idx_a or not idx_b:
+            continue
+        ups_a, downs_a, sizes_a = _stack([files_a[i] for i in idx_a], module, dtype)
+        ups_b, downs_b, sizes_b = _stack([files_b[i] for i in idx_b], module, dtype)
+        _check_same_shape(module, files_a[idx_a[0]], files_b[idx_b[0]])
+        gram = _block_sums((ups_a.T @ ups_b).double() * (downs_a @ downs_b.T).double(), sizes_a, sizes_b)
+        block_k = by_block.setdefault(block, np.zeros_like(total))
+        block_k[np.ix_(idx_a, idx_b)] += gram
+    for block_k in by_block.values():
+        total += block_k
+    return CrossKernel(names_a=[f.name for f in files_a], names_b=[f.name for f in files_b], total=total,
+                       by_block=by_block)
+
+
+def distances(k: Kernel, metric: str = "frobenius") -> np.ndarray:
+    """Pairwise distances from a kernel: ‖ΔW_i − ΔW_j‖_F, or cosine distance 1 − cos(ΔW_i, ΔW_j).
+
+    Rounding can make ‖·‖² slightly negative for near-identical files; it is clamped at 0.
+    """
+    return distance_from_gram(k.total, metric)
+
+
+def distance_from_gram(gram: np.ndarray, metric: str = "frobenius") -> np.ndarray:
+    """`distances` on a bare symmetric Gram matrix (e.g. one block of `Kernel.by_block`)."""
+    gram = np.asarray(gram, dtype=np.float64)
+    diag = np.diag(gram)
+    if metric == "frobenius":
+        squared = diag[:, None] + diag[None, :] - 2.0 * gram
+        out = np.sqrt(np.clip(squared, 0.0, None))
+    elif metric == "cosine":
+        out = 1.0 - cosine_from_gram(gram)
+        out = np.clip(out, 0.0, 2.0)
+    else:
+        raise StyleMixError(f"unknown metric {metric!r} (expected one of {', '.join(METRICS)})")
+    np.fill_diagonal(out, 0.0)
+    return out
+
+
+def cosine_similarity(k: Kernel) -> np.ndarray:
+    """cos(ΔW_i, ΔW_j); a file with ΔW = 0 has similarity 0 to everything but itself."""
+    return cosine_from_gram(k.total)
+
+
+def cosine_from_gram(gram: np.ndarray) -> np.ndarray:
+    norms = np.sqrt(np.clip(np.diag(gram), 0.0, None))
+    denom = np.outer(norms, norms)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cos = np.where(denom > 0, gram / np.where(denom > 0, denom, 1.0), 0.0)
+    cos = np.clip(cos, -1.0, 1.0)
+    np.fill_diagonal(cos, 1.0)
+    return cos
+
+
+def legacy_distance_matrix(files: Sequence[LoraFile], *, progress: Progress | None = None,
+                           cancel: CancelToken | None = None) -> np.ndarray:
+    """LEGACY metric of the original experiment: mean |a − b| over all raw factor entries.
+
+    Not a distance between effects: it changes when a file is re-factorised (Û·G, G⁻¹·D) while the images do
+    not. Kept only to reproduce old numbers. Rule: over the `lora_up`/`lora_down` tensors (as stored, no
+    alpha scaling) that both files have with the same shape; a pair sharing none is an error.
+    """
+    import torch
+
+    files = list(files)
+    check_same_arch(files)
+    n = len(files)
+    sums = np.zeros((n, n))
+    counts = np.zeros((n, n))
+    for module, (idx, _), _block in _walk(files, files, progress, cancel, "legacy metric"):
+        for part in (0, 1):  # up, down
+            by_shape: dict[tuple[int, ...], list[int]] = {}
+            tensors: dict[int, Any] = {}
+            for i in idx:
+                tensor = files[i].raw(module)[part]
+                tensors[i] = tensor
+                by_shape.setdefault(tuple(tensor.shape), []).append(i)
+            for group in by_shape.values():
+                stacked = torch.stack([tensors[i].reshape(-1).float() for i in group])
+                l1 = torch.cdist(stacked[None], stacked[None], p=1)[0].double().numpy()
+                sums[np.ix_(group, group)] += l1
+                counts[np.ix_(group, group)] += stacked.shape[1]
+    if (counts == 0).any():
+        i, j = (int(x) for x in np.argwhere(counts == 0)[0])
+        raise StyleMixError(
+            f"legacy metric: {files[i].name} and {files[j].name} share no factor tensors of the same shape "
+            "(it only compares files with equal ranks)")
+    out = sums / counts
+    np.fill_diagonal(out, 0.0)
+    return out
+
+
+def _walk(files_a: Sequence[LoraFile], files_b: Sequence[LoraFile], progress: Progress | None,
+          cancel: CancelToken | None, what: str):
+    """Yield (module, (indices in a, indices in b), block) over the union of modules, with progress/cancel."""
+    progress = progress or NullProgress()
+    cancel = cancel or NeverCancel()
+    modules = sorted(set().union(*(f.modules for f in files_a), *(f.modules for f in files_b)))
+    progress.begin(len(modules), what)
+    owner = next(iter(files_a), None) or files_b[0]
+    for done, module in enumerate(modules, 1):
+        if cancel.cancelled():
+            raise CancelledError(f"{what} stopped after {done - 1} of {len(modules)} modules")
+        idx_a = [i for i, f in enumerate(files_a) if module in f.modules]
+        idx_b = [i for i, f in enumerate(files_b) if module in f.modules]
+        yield module, (idx_a, idx_b), owner.block_of(module)
+        progress.step(done, module)
+    progress.end()
+
+
+def _stack(files: Sequence[LoraFile], module: str, dtype: Any) -> tuple[Any, Any, list[int]]:
+    """Read one module from each file and stack: ups side by side (m×R), downs on top of each other (R×n)."""
+    import torch
+
+    first = files[0]
+    for other in files[1:]:
+        _check_same_shape(module, first, other)
+    factors = [f.factors(module, dtype=dtype or torch.float32) for f in files]
+    ups = torch.cat([fa.up for fa in factors], dim=1)
+    downs = torch.cat([fa.down for fa in factors], dim=0)
+    return ups, downs, [fa.rank for fa in factors]
+
+
+def _check_same_shape(module: str, a: LoraFile, b: LoraFile) -> None:
+    ia: ModuleInfo = a.modules[module]
+    ib: ModuleInfo = b.modules[module]
+    if (ia.out_features, ia.in_features, ia.kind) != (ib.out_features, ib.in_features, ib.kind):
+        raise StyleMixError(
+            f"module {module}: {a.name} has {ia.kind} {ia.out_features}×{ia.in_features} but {b.name} has "
+            f"{ib.kind} {ib.out_features}×{ib.in_features} (different base models?)")
+
+
+def _block_sums(matrix: Any, sizes_a: Sequence[int], sizes_b: Sequence[int]) -> np.ndarray:
+    """Sum a (Σa × Σb) matrix over the blocks given by the two size lists."""
+    arr = matrix.numpy()
+    starts_a = np.concatenate(([0], np.cumsum(sizes_a)[:-1]))
+    starts_b = np.concatenate(([0], np.cumsum(sizes_b)[:-1]))
+    return np.add.reduceat(np.add.reduceat(arr, starts_a, axis=0), starts_b, axis=1)

@@ -1,0 +1,126 @@
+"""Write a merged LoRA as a kohya-format safetensors file that A1111, Forge and sd-scripts load.
+
+Keys `<module>.lora_down.weight` / `.lora_up.weight` (4-D for convs) / `.alpha` (0-d, float32, = rank so the
+scale is 1 and survives any rank in any save dtype); metadata all strings. `sshs_model_hash` is the sha256 of
+the tensor-data region and `sshs_legacy_hash` the first 8 hex digits of the sha256 of the 64 KiB at 1 MiB, both
+on the final file's bytes: the header is first built with placeholders of the same length, so inserting the
+real values changes no byte offset.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import struct
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from lib_stylemix import __version__
+from lib_stylemix.errors import StyleMixError
+from lib_stylemix.fsutil import safe_child, write_atomic
+from lib_stylemix.lora.file import LoraFile
+from lib_stylemix.lora.merge import MergedLora
+
+SAVE_DTYPES = ("fp16", "bf16", "fp32")
+BASE_MODEL_VERSION = {"sd1": "sd_v1", "sd2": "sd_v2", "sdxl": "sdxl_base_v1-0"}
+MODELSPEC_ARCH = {"sd1": "stable-diffusion-v1/lora", "sd2": "stable-diffusion-v2-512/lora",
+                  "sdxl": "stable-diffusion-xl-v1-base/lora"}
+MODELSPEC_IMPL = {"sd1": "diffusers", "sd2": "diffusers", "sdxl": "https://github.com/Stability-AI/generative-models"}
+RESOLUTION = {"sd1": "512x512", "sd2": "512x512", "sdxl": "1024x1024"}
+_LEGACY_OFFSET, _LEGACY_SIZE = 0x100000, 0x10000
+
+
+@dataclass(frozen=True)
+class WrittenLora:
+    path: Path
+    model_hash: str
+
+
+def tensor_region_hashes(data: bytes) -> tuple[str, str]:
+    """(sshs_model_hash, sshs_legacy_hash) of a serialized safetensors file, as sd-scripts / A1111 compute them."""
+    (length,) = struct.unpack("<Q", data[:8])
+    model_hash = hashlib.sha256(memoryview(data)[8 + length:]).hexdigest()
+    legacy = hashlib.sha256(memoryview(data)[_LEGACY_OFFSET:_LEGACY_OFFSET + _LEGACY_SIZE]).hexdigest()[:8]
+    return model_hash, legacy
+
+
+def build_metadata(merged: MergedLora, name: str, parents: Sequence[LoraFile],
+                   extra: Mapping[str, str]) -> dict[str, str]:
+    """All metadata except the two hashes; every value is a string."""
+    ranks = {m.rank for m in merged.modules.values()}
+    conv_ranks = {m.rank for m in merged.modules.values() if m.kind == "conv3x3"}
+    dim = str(ranks.pop()) if len(ranks) == 1 else "Dynamic"
+    network_args = {}
+    if conv_ranks:
+        conv_dim = str(conv_ranks.pop()) if len(conv_ranks) == 1 else "Dynamic"
+        network_args = {"conv_dim": conv_dim, "conv_alpha": conv_dim}
+    now = _dt.datetime.now().astimezone().replace(microsecond=0).isoformat()
+    parent_list = [{"name": p.name, "sshs_model_hash": p.model_hash} for p in parents]
+    block_weights = merged.block_weights or (None,) * len(merged.weights)
+    weights = [{"name": p.name, "weight": w, **({"block_weights": dict(b)} if b else {})}
+               for p, w, b in zip(merged.parents, merged.weights, block_weights, strict=True)]
+    meta = {
+        "ss_network_module": "networks.lora",
+        "ss_network_dim": dim,
+        "ss_network_alpha": dim,  # alpha = rank in every module
+        "ss_network_args": json.dumps(network_args),
+        "ss_base_model_version": BASE_MODEL_VERSION[merged.arch],
+        "ss_v2": str(merged.arch == "sd2"),
+        "ss_output_name": name,
+        "modelspec.sai_model_spec": "1.0.1",
+        "modelspec.architecture": MODELSPEC_ARCH[merged.arch],
+        "modelspec.implementation": MODELSPEC_IMPL[merged.arch],
+        "modelspec.title": name,
+        "modelspec.date": now,
+        "modelspec.resolution": RESOLUTION[merged.arch],
+        "modelspec.prediction_type": "epsilon",
+        "modelspec.merged_from": ", ".join(p.name for p in parents),
+        "stylemix_method": merged.label,
+        "stylemix_weights": json.dumps(weights),
+        "stylemix_parents": json.dumps(parent_list),
+        "stylemix_rank": str(merged.rank),
+        "stylemix_version": __version__,
+    }
+    if merged.retained_energy is not None:
+        meta["stylemix_retained_energy"] = f"{merged.retained_energy:.6f}"
+    for key, value in extra.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise StyleMixError(f"metadata {key!r}: keys and values must be strings")
+        meta[key] = value
+    return meta
+
+
+def write_lora(merged: MergedLora, path: str | Path, *, dtype: str = "fp16",
+               extra_metadata: Mapping[str, str] | None = None, parents: Sequence[LoraFile] = (),
+               overwrite: bool = False) -> WrittenLora:
+    """Serialize `merged` to `path` atomically; refuses to overwrite unless asked and names outside the folder."""
+    import torch
+    from safetensors.torch import save
+
+    if dtype not in SAVE_DTYPES:
+        raise StyleMixError(f"unknown dtype {dtype!r} (expected one of {', '.join(SAVE_DTYPES)})")
+    target = Path(path)
+    if target.suffix.lower() != ".safetensors":
+        raise StyleMixError(f"{target}: output must end in .safetensors")
+    target = safe_child(target.parent, target.name)
+    parents = list(parents) or list(merged.parents)
+    torch_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[dtype]
+    tensors = {}
+    for name, module in merged.modules.items():
+        up = module.up.reshape(module.up_shape).to(torch_dtype).contiguous()
+        down = module.down.reshape(module.down_shape).to(torch_dtype).contiguous()
+        if not (torch.isfinite(up).all() and torch.isfinite(down).all()):
+            raise StyleMixError(f"module {name}: values overflow {dtype} (try --dtype fp32 or smaller weights)")
+        tensors[f"{name}.lora_up.weight"] = up
+        tensors[f"{name}.lora_down.weight"] = down
+        tensors[f"{name}.alpha"] = torch.tensor(float(module.rank), dtype=torch.float32)
+    meta = build_metadata(merged, target.stem, parents, extra_metadata or {})
+    draft = save(tensors, metadata={**meta, "sshs_model_hash": "0" * 64, "sshs_legacy_hash": "0" * 8})
+    model_hash, legacy_hash = tensor_region_hashes(draft)
+    data = save(tensors, metadata={**meta, "sshs_model_hash": model_hash, "sshs_legacy_hash": legacy_hash})
+    if len(data) != len(draft) or tensor_region_hashes(data) != (model_hash, legacy_hash):
+        raise StyleMixError(f"{target}: internal error: hashes changed the file layout")
+    write_atomic(target, data, overwrite=overwrite)
+    return WrittenLora(path=target, model_hash=model_hash)
