@@ -1,2 +1,322 @@
+"""`sd-scripts setup|check` and `train plan|run|queue` sub-commands."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from lib_stylemix.console import emit_json, say
+from lib_stylemix.errors import StyleMixError
+
+DEFAULT_OUTPUT_ROOT = Path("models") / "Lora" / "stylemix"
+
+
 def register(subparsers) -> None:
-    """Placeholder until this area's commands land."""
+    sd = subparsers.add_parser("sd-scripts", help="install or check the kohya sd-scripts used for training")
+    sd_sub = sd.add_subparsers(dest="sd_command", metavar="ACTION")
+    sd_sub.required = True
+
+    setup = sd_sub.add_parser("setup", help="clone kohya-ss/sd-scripts at a pinned tag and create its venv")
+    setup.add_argument("dir", type=Path, help="new folder for sd-scripts")
+    setup.add_argument("--ref", default=None, help="git tag/branch to check out (default: v0.9.1)")
+    setup.add_argument("--python", default=None, help="Python used to create the venv (default: this one)")
+    setup.add_argument("--torch-index", default=None, help="pip index URL for torch, e.g. a CUDA wheel index")
+    setup.add_argument("--dry-run", action="store_true", help="only print the commands")
+    setup.add_argument("--json", action="store_true", help="print the commands as JSON")
+    setup.set_defaults(func=_cmd_setup)
+
+    check = sd_sub.add_parser("check", help="verify sd-scripts and its venv, report versions")
+    _add_location(check)
+    check.add_argument("--json", action="store_true")
+    check.set_defaults(func=_cmd_check)
+
+    train = subparsers.add_parser("train", help="train a style LoRA with sd-scripts (plan, run, queue)")
+    train_sub = train.add_subparsers(dest="train_command", metavar="ACTION")
+    train_sub.required = True
+
+    plan = train_sub.add_parser("plan", help="show the sd-scripts command and TOML for a training (runs nothing)")
+    _add_plan_args(plan)
+    plan.add_argument("--print-command", action="store_true", help="print only the command line")
+    plan.add_argument("--json", action="store_true")
+    plan.set_defaults(func=_cmd_plan)
+
+    run = train_sub.add_parser("run", help="plan and run one training; progress on stderr, summary on stdout")
+    _add_plan_args(run)
+    _add_run_args(run)
+    run.set_defaults(func=_cmd_run)
+
+    queue = train_sub.add_parser("queue", help="a persistent queue of trainings run one after another")
+    queue_sub = queue.add_subparsers(dest="queue_command", metavar="ACTION")
+    queue_sub.required = True
+    q_add = queue_sub.add_parser("add", help="plan a training and append it to the queue")
+    _add_plan_args(q_add)
+    _add_state(q_add)
+    q_add.add_argument("--json", action="store_true")
+    q_add.set_defaults(func=_cmd_queue_add)
+    q_run = queue_sub.add_parser("run", help="run the pending trainings")
+    _add_state(q_run)
+    _add_run_args(q_run)
+    q_run.set_defaults(func=_cmd_queue_run, resume=False)
+    q_resume = queue_sub.add_parser("resume", help="re-run interrupted trainings, then the pending ones")
+    _add_state(q_resume)
+    _add_run_args(q_resume)
+    q_resume.set_defaults(func=_cmd_queue_run, resume=True)
+    q_status = queue_sub.add_parser("status", help="what finished, failed, was cancelled or is pending")
+    _add_state(q_status)
+    q_status.add_argument("--json", action="store_true")
+    q_status.set_defaults(func=_cmd_queue_status)
+    q_remove = queue_sub.add_parser("remove", help="drop an entry from the queue (its files stay)")
+    q_remove.add_argument("id")
+    _add_state(q_remove)
+    q_remove.set_defaults(func=_cmd_queue_remove)
+
+
+def _add_location(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--sd-scripts", default=None, help="sd-scripts folder (else $STYLEMIX_SD_SCRIPTS)")
+    parser.add_argument("--sd-python", default=None, help="sd-scripts' Python when it has no venv/ folder")
+
+
+def _add_plan_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataset", required=True, help="training folder: <style>/img or any kohya N_name parent")
+    parser.add_argument("--base-model", required=True, help="base checkpoint (.safetensors, or Diffusers folder)")
+    parser.add_argument("--style", default=None, help="style name (default: the dataset's style folder name)")
+    parser.add_argument("--arch", choices=("sd1", "sd2", "sdxl"), default=None, help="override model detection")
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="change a setting or any known sd-scripts option, e.g. --set max_train_epochs=10",
+    )  # fmt: skip
+    parser.add_argument("--output-root", type=Path, default=DEFAULT_OUTPUT_ROOT, help="LoRAs go to ROOT/<style>/")
+    _add_location(parser)
+
+
+def _add_run_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--grace", type=float, default=10.0, help="seconds between SIGTERM and SIGKILL on cancel")
+    parser.add_argument("--show-log", action="store_true", help="echo every trainer line to stderr")
+    parser.add_argument("--json", action="store_true")
+
+
+def _add_state(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--state", type=Path, default=DEFAULT_OUTPUT_ROOT / "training-queue.json", help="queue state file"
+    )
+
+
+# -- handlers ---------------------------------------------------------------------------------------------
+
+
+def _cmd_setup(args: argparse.Namespace) -> int:
+    from lib_stylemix.training.locate import DEFAULT_REF, run_setup, setup_commands
+
+    target = args.dir.expanduser().resolve()
+    commands = setup_commands(
+        target, ref=args.ref or DEFAULT_REF, base_python=args.python, torch_index=args.torch_index
+    )
+    if args.dry_run:
+        if args.json:
+            emit_json({"dir": str(target), "commands": commands})
+        else:
+            for command in commands:
+                print(" ".join(command))
+        return 0
+    run_setup(target, commands, echo=say)
+    say(f"sd-scripts installed in {target}; check: python -m lib_stylemix sd-scripts check --sd-scripts {target}")
+    if args.json:
+        emit_json({"dir": str(target), "commands": commands})
+    return 0
+
+
+def _locate(args: argparse.Namespace):
+    from lib_stylemix.training.locate import locate_sd_scripts
+
+    return locate_sd_scripts(args.sd_scripts, python_setting=args.sd_python)
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from lib_stylemix.training.locate import check_sd_scripts
+
+    report = check_sd_scripts(_locate(args))
+    if args.json:
+        emit_json(report.to_dict())
+    else:
+        say(f"sd-scripts: {report.root} (found via {report.source})")
+        say(f"python:     {report.python}")
+        if report.env:
+            env = report.env
+            say(f"versions:   python {env.python}, torch {env.torch}, accelerate {env.accelerate}")
+        for note in report.notes:
+            say(f"note: {note}")
+        for problem in report.problems:
+            say(f"problem: {problem}")
+        say("OK" if report.ok else "NOT READY")
+    return 0 if report.ok else 1
+
+
+def _plan(args: argparse.Namespace):
+    from lib_stylemix.training.config import TrainSettings, apply_overrides, plan_training
+
+    settings = apply_overrides(TrainSettings(), args.overrides)
+    return plan_training(
+        args.dataset,
+        args.base_model,
+        sd=_locate(args),
+        style=args.style,
+        settings=settings,
+        output_root=args.output_root,
+        arch=args.arch,
+    )
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from lib_stylemix.training.validate import validate_job
+
+    job = _plan(args)
+    problem = None
+    try:
+        validate_job(job)
+    except StyleMixError as exc:
+        problem = str(exc)
+    if args.json:
+        emit_json({**job.to_dict(), "valid": problem is None, "problem": problem})
+    elif args.print_command:
+        print(" ".join(_quote(part) for part in job.command))
+    else:
+        say(f"style {job.style!r} ({job.arch}) -> {job.output_dir}")
+        say(f"command: {' '.join(_quote(part) for part in job.command)}")
+        say(f"config {job.config_path}:")
+        print(job.config_text, end="")
+        say(f"files: {len(job.expected_files)} (final {job.final_file})")
+    if problem:
+        say(f"not ready: {problem}")
+    return 0 if problem is None else 1
+
+
+def _quote(part: str) -> str:
+    import shlex
+
+    return shlex.quote(part)
+
+
+class _ConsoleProgress:
+    """A one-line progress bar on a terminal; one line per epoch/file otherwise (logs, CI)."""
+
+    def __init__(self, show_log: bool) -> None:
+        self.tty = sys.stderr.isatty()
+        self.show_log = show_log
+        self._drawn = False
+
+    def __call__(self, event) -> None:
+        if self.show_log:
+            self._clear()
+            say(event.line)
+        if event.kind == "step" and self.tty:
+            width = 30
+            pct = event.percent or 0.0
+            filled = int(width * pct / 100)
+            eta = f" eta {int(event.eta_s) // 60}:{int(event.eta_s) % 60:02d}" if event.eta_s is not None else ""
+            loss = f" loss {event.loss:.4g}" if event.loss is not None else ""
+            sys.stderr.write(
+                f"\r[{'#' * filled}{'.' * (width - filled)}] {pct:5.1f}% epoch {event.epoch or 0}/{event.epochs or '?'}"
+                f" step {event.step}/{event.total}{loss}{eta}   "
+            )
+            sys.stderr.flush()
+            self._drawn = True
+        elif event.kind in {"start", "epoch", "file", "no_data"} and not self.show_log:
+            self._clear()
+            text = {
+                "start": f"training: {event.total} steps, {event.epochs} epochs",
+                "epoch": f"epoch {event.epoch}/{event.epochs}",
+                "file": f"saving {event.new_file}",
+                "no_data": event.line.strip(),
+            }[event.kind]
+            say(text)
+
+    def _clear(self) -> None:
+        if self._drawn:
+            sys.stderr.write("\r" + " " * 100 + "\r")
+            self._drawn = False
+
+
+def _summary(job, result) -> dict[str, Any]:
+    return {"style": job.style, "output_dir": job.output_dir, **result.to_dict()}
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from lib_stylemix.training.runner import run_training
+
+    job = _plan(args)
+    say(f"training {job.style!r} ({job.arch}) -> {job.output_dir}; log {job.log_path}")
+    printer = _ConsoleProgress(args.show_log)
+    result = run_training(job, on_event=printer, grace_s=args.grace)
+    printer._clear()
+    if args.json:
+        emit_json(_summary(job, result))
+    if result.ok:
+        say(f"done: {result.final_file} ({len(result.files)} files, {result.duration_s:.0f} s)")
+        return 0
+    say(f"{result.status}: {result.error}")
+    return 1
+
+
+def _cmd_queue_add(args: argparse.Namespace) -> int:
+    from lib_stylemix.training.queue import TrainingQueue
+    from lib_stylemix.training.validate import validate_job
+
+    job = _plan(args)
+    validate_job(job)
+    entry = TrainingQueue(args.state).add(job)
+    if args.json:
+        emit_json({"id": entry.id, "style": job.style, "output_dir": job.output_dir, "state_file": str(args.state)})
+    else:
+        say(f"queued {entry.id}: {job.style!r} -> {job.output_dir}")
+    return 0
+
+
+def _cmd_queue_run(args: argparse.Namespace) -> int:
+    from lib_stylemix.training.queue import SUCCEEDED, TrainingQueue
+
+    queue = TrainingQueue(args.state)
+    printer = _ConsoleProgress(args.show_log)
+
+    def on_event(entry, event) -> None:
+        printer(event)
+
+    def on_file(entry_id: str, path: str, epoch: int | None) -> None:
+        printer._clear()
+        say(f"[{entry_id}] epoch {epoch}: {path}")
+
+    def on_done(entry) -> None:
+        printer._clear()
+        say(f"[{entry.id}] {entry.job.style!r}: {entry.status}" + (f" ({entry.error})" if entry.error else ""))
+
+    kwargs = {"on_event": on_event, "on_file": on_file, "on_entry_done": on_done, "grace_s": args.grace}
+    ran = queue.resume(**kwargs) if args.resume else queue.run(**kwargs)
+    if args.json:
+        emit_json({"ran": [e.id for e in ran], **queue.status()})
+    if not ran:
+        say("nothing pending")
+    return 0 if all(e.status == SUCCEEDED for e in ran) else 1
+
+
+def _cmd_queue_status(args: argparse.Namespace) -> int:
+    from lib_stylemix.training.queue import TrainingQueue
+
+    status = TrainingQueue(args.state).status()
+    if args.json:
+        emit_json(status)
+    else:
+        if not status["entries"]:
+            say(f"{args.state}: queue is empty")
+        for item in status["entries"]:
+            line = f"{item['id']}  {item['status']:<11} {item['style']}  files={item['files']}"
+            say(line + (f"  error: {item['error']}" if item["error"] else ""))
+    return 0
+
+
+def _cmd_queue_remove(args: argparse.Namespace) -> int:
+    from lib_stylemix.training.queue import TrainingQueue
+
+    TrainingQueue(args.state).remove(args.id)
+    say(f"removed {args.id}")
+    return 0

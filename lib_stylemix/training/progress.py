@@ -1,0 +1,118 @@
+"""Turning sd-scripts console lines into structured progress (pure: lines in, state out).
+
+Only lines starting with `steps:` are training progress; the latent-caching bars look alike but have no
+`steps:` label. Patterns follow the lines sd-scripts prints in v0.8.7 … v0.10 (fact sheet §4.2).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from dataclasses import dataclass, field, replace
+
+_TOTAL = re.compile(r"total optimization steps\b[^:]*:\s*(\d+)")
+_EPOCHS = re.compile(r"^\s*num epochs\b[^:]*:\s*(\d+)")
+_EPOCH = re.compile(r"^epoch (\d+)/(\d+)\s*$")
+_STEPS = re.compile(
+    r"^steps:\s+(\d+)%\|.*?\|\s*(\d+)/(\d+)\s*\[([\d:]+)<([\d:?]+)"
+    r"(?:,\s*([\d.?]+)\s*(it/s|s/it))?(?:,\s*avr_loss=([-+\w.]+))?"
+)
+_CHECKPOINT = re.compile(r"saving checkpoint:\s*(.+?)\s*$")
+_NO_DATA = re.compile(r"No data found", re.IGNORECASE)
+
+
+def _clock_seconds(text: str) -> float | None:
+    if "?" in text:
+        return None
+    seconds = 0.0
+    for part in text.split(":"):
+        seconds = seconds * 60 + float(part)
+    return seconds
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """A snapshot after one console line. `kind`: line|start|epoch|step|file|saved|no_data."""
+
+    kind: str
+    line: str
+    percent: float | None = None
+    epoch: int | None = None
+    epochs: int | None = None
+    step: int | None = None
+    total: int | None = None
+    loss: float | None = None
+    eta_s: float | None = None
+    files: tuple[str, ...] = ()
+    new_file: str | None = None
+
+
+@dataclass
+class ProgressParser:
+    """Feeds on lines; `state` always holds the latest known values."""
+
+    epochs: int | None = None
+    state: ProgressEvent = field(default_factory=lambda: ProgressEvent(kind="line", line=""))
+    model_saved: bool = False
+    no_data_line: str | None = None
+
+    def __post_init__(self) -> None:
+        self.state = replace(self.state, epochs=self.epochs)
+
+    def feed(self, line: str) -> ProgressEvent:
+        s = self.state
+        kind = "line"
+        updates: dict = {}
+        stripped = line.strip()
+        if (m := _STEPS.match(stripped)) is not None:
+            kind = "step"
+            step, total = int(m.group(2)), int(m.group(3))
+            updates.update(step=step, total=total, eta_s=_clock_seconds(m.group(5)))
+            if total:
+                updates["percent"] = 100.0 * step / total
+            if m.group(8):
+                with contextlib.suppress(ValueError):
+                    updates["loss"] = float(m.group(8))
+        elif (m := _EPOCH.match(stripped)) is not None:
+            kind = "epoch"
+            updates.update(epoch=int(m.group(1)), epochs=int(m.group(2)))
+            if s.total is None:
+                updates["percent"] = 100.0 * (int(m.group(1)) - 1) / max(int(m.group(2)), 1)
+        elif (m := _CHECKPOINT.search(stripped)) is not None:
+            kind = "file"
+            path = m.group(1)
+            updates.update(files=(*s.files, path) if path not in s.files else s.files, new_file=path)
+        elif (m := _TOTAL.search(stripped)) is not None:
+            kind = "start"
+            updates.update(total=int(m.group(1)), percent=s.percent or 0.0)
+        elif (m := _EPOCHS.match(stripped)) is not None:
+            updates["epochs"] = int(m.group(1))
+        elif stripped == "model saved." or stripped.endswith(" model saved."):
+            kind = "saved"
+            self.model_saved = True
+        elif _NO_DATA.search(stripped):
+            kind = "no_data"
+            self.no_data_line = stripped
+        if kind != "file":
+            updates["new_file"] = None
+        self.state = replace(s, kind=kind, line=line, **updates)
+        return self.state
+
+
+class LineSplitter:
+    """Bytes in arbitrary chunks -> text lines split on `\\r` and `\\n` (tqdm redraws with `\\r` only)."""
+
+    def __init__(self) -> None:
+        self._buffer = b""
+
+    def feed(self, chunk: bytes) -> list[str]:
+        data = self._buffer + chunk
+        parts = re.split(rb"\r\n|\r|\n", data)
+        self._buffer = parts.pop()  # incomplete last line (also keeps split UTF-8 sequences whole)
+        # Blank parts are dropped, so a "\r\n" split across two chunks cannot produce an extra line.
+        return [p.decode("utf-8", errors="replace") for p in parts if p.strip()]
+
+    def flush(self) -> list[str]:
+        rest, self._buffer = self._buffer, b""
+        text = rest.decode("utf-8", errors="replace")
+        return [text] if text.strip() else []

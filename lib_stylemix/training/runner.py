@@ -1,0 +1,318 @@
+"""Running one training job as a child process: launch, stream progress, keep the log, cancel, judge the result.
+
+Success is exit code 0 **and** the final LoRA file written by this run: sd-scripts exits 0 without training
+when it finds no data, and `accelerate launch` turns every child failure into exit 1, so the log tail is
+what explains a failure.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import dataclasses
+import os
+import re
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lib_stylemix.errors import StyleMixError
+from lib_stylemix.fsutil import write_atomic
+from lib_stylemix.seams import CancelToken, GpuHandoff, NoGpuHandoff
+from lib_stylemix.training.config import TrainJob
+from lib_stylemix.training.procutil import kill_tree, popen_group_kwargs
+from lib_stylemix.training.progress import LineSplitter, ProgressEvent, ProgressParser
+from lib_stylemix.training.validate import output_lock, validate_job
+
+EventCallback = Callable[[ProgressEvent], None]
+FileCallback = Callable[[str], None]
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)\b.*")
+_OOM = re.compile(r"OutOfMemoryError|CUDA out of memory", re.IGNORECASE)
+
+
+@dataclass
+class TrainResult:
+    """Outcome of a run. `status`: succeeded | failed | cancelled; `files` are the LoRA files on disk."""
+
+    status: str
+    exit_code: int | None
+    final_file: str | None
+    files: list[str]
+    log_path: str
+    error: str | None
+    tail: list[str]
+    duration_s: float
+    progress: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "succeeded"
+
+    def to_dict(self, *, tail_lines: int = 40) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["tail"] = self.tail[-tail_lines:]
+        return data
+
+
+def explain_failure(tail: list[str]) -> str:
+    """The meaningful part of a failed run's output: the trainer's exception (not accelerate's wrapper)."""
+    exceptions = [line.strip() for line in tail if _EXCEPTION_LINE.match(line.strip())]
+    real = [line for line in exceptions if "CalledProcessError" not in line]
+    message = (real or exceptions or [""])[-1]
+    if any(_OOM.search(line) for line in tail):
+        return "out of GPU memory: " + (message or "CUDA out of memory") + " (lower batch size or resolution)"
+    if message:
+        return message
+    meaningful = [line.strip() for line in tail if line.strip() and not line.startswith("steps:")]
+    return " | ".join(meaningful[-3:]) or "no output"
+
+
+class TrainingRunner:
+    """One run of one job. `start()` returns at once; `wait()` blocks and returns the TrainResult.
+
+    `on_event` is called from the reader thread for every console line (keep it quick). `on_file` is called once
+    per LoRA file when it is complete: sd-scripts prints "saving checkpoint: …" *before* writing, so a file counts
+    as finished at the next epoch/checkpoint/"model saved." line, or when the process ends.
+    `handoff.release()` runs before launch and `restore()` after the process ends, whatever happened.
+    """
+
+    def __init__(
+        self,
+        job: TrainJob,
+        *,
+        on_event: EventCallback | None = None,
+        on_file: FileCallback | None = None,
+        handoff: GpuHandoff | None = None,
+        grace_s: float = 10.0,
+        tail_lines: int = 200,
+        validate: bool = True,
+        own_files: frozenset[str] = frozenset(),
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
+        self.job = job
+        self._on_event = on_event
+        self._on_file = on_file
+        self._pending_files: list[str] = []
+        self._announced: list[str] = []
+        self._handoff = handoff or NoGpuHandoff()
+        self._grace_s = grace_s
+        self._validate = validate
+        self._own_files = own_files
+        self._extra_env = extra_env or {}
+        self._tail: collections.deque[str] = collections.deque(maxlen=tail_lines)
+        self._parser = ProgressParser(epochs=job.epochs)
+        self._proc: subprocess.Popen | None = None
+        self._reader: threading.Thread | None = None
+        self._killer: threading.Thread | None = None
+        self._cancelled = threading.Event()
+        self._lock = threading.Lock()
+        self._stack = contextlib.ExitStack()
+        self._started_at = 0.0
+        self._result: TrainResult | None = None
+        self.log_path = Path(job.log_path)
+
+    # -- public -------------------------------------------------------------------------------------------
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    @property
+    def tail(self) -> list[str]:
+        with self._lock:
+            return list(self._tail)
+
+    @property
+    def progress(self) -> ProgressEvent:
+        return self._parser.state
+
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def start(self) -> None:
+        """Validate, write the TOML (+ sample prompts), free the GPU, launch, start reading output."""
+        if self._proc is not None:
+            raise StyleMixError(f"{self.job.slug}: this run was already started")
+        if self._validate:
+            validate_job(self.job, own_files=self._own_files)
+        output_dir = Path(self.job.output_dir)
+        self._stack.enter_context(output_lock(output_dir))
+        try:
+            self._write_inputs()
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            log = self._stack.enter_context(open(self.log_path, "a", encoding="utf-8", newline="\n"))  # noqa: SIM115
+            log.write(f"# StyleMix {time.strftime('%Y-%m-%d %H:%M:%S')}: {' '.join(self.job.command)}\n")
+            self._stack.callback(self._handoff.restore)
+            self._handoff.release()
+            env = {**os.environ, **self.job.env, **self._extra_env}
+            self._started_at = time.time()
+            try:
+                self._proc = subprocess.Popen(
+                    self.job.command,
+                    cwd=self.job.cwd,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    bufsize=0,
+                    **popen_group_kwargs(),
+                )
+            except OSError as exc:
+                raise StyleMixError(f"{self.job.command[0]}: cannot start the trainer ({exc})") from None
+            self._reader = threading.Thread(target=self._read, args=(log,), name="stylemix-train-reader", daemon=True)
+            self._reader.start()
+        except BaseException:
+            self._stack.close()
+            raise
+
+    def cancel(self) -> None:
+        """Stop the whole process tree (returns at once; `wait()` then reports status "cancelled")."""
+        self._cancelled.set()
+        proc = self._proc
+        if proc is None or self._killer is not None:
+            return
+        self._killer = threading.Thread(
+            target=kill_tree, args=(proc,), kwargs={"grace_s": self._grace_s}, daemon=True, name="stylemix-kill"
+        )
+        self._killer.start()
+
+    def wait(self, timeout: float | None = None) -> TrainResult:
+        """Block until the trainer ends; raises TimeoutError if `timeout` passes first."""
+        if self._result is not None:
+            return self._result
+        if self._proc is None:
+            raise StyleMixError(f"{self.job.slug}: run not started")
+        try:
+            self._proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise TimeoutError(f"{self.job.slug}: still running after {timeout} s") from None
+        try:
+            if self._killer is not None:
+                self._killer.join()
+            if self._reader is not None:
+                self._reader.join(timeout=30)
+        finally:
+            self._stack.close()
+        self._result = self._judge()
+        return self._result
+
+    # -- internals ----------------------------------------------------------------------------------------
+
+    def _write_inputs(self) -> None:
+        for path, text in (
+            (self.job.config_path, self.job.config_text),
+            (self.job.sample_prompts_path, self.job.sample_prompts_text),
+        ):
+            if path is None or text is None:
+                continue
+            target = Path(path)
+            if target.exists():
+                if target.read_text(encoding="utf-8") != text:
+                    raise StyleMixError(f"{target}: exists with different contents (refusing to overwrite)")
+                continue
+            write_atomic(target, text)
+
+    def _read(self, log) -> None:
+        assert self._proc is not None and self._proc.stdout is not None
+        splitter = LineSplitter()
+        stream = self._proc.stdout
+        while True:
+            chunk = stream.read(65536)
+            if not chunk:
+                break
+            self._handle(splitter.feed(chunk), log)
+        self._handle(splitter.flush(), log)
+        stream.close()
+        self._announce_pending(log)
+
+    def _handle(self, lines: list[str], log) -> None:
+        for line in lines:
+            log.write(line + "\n")
+            with self._lock:
+                self._tail.append(line)
+            event = self._parser.feed(line)
+            if event.kind in {"epoch", "file", "saved"}:
+                self._announce_pending(log)
+            if event.new_file:
+                self._pending_files.append(event.new_file)
+            if self._on_event is not None:
+                try:
+                    self._on_event(event)
+                except Exception as exc:  # a broken UI callback must not stop the log
+                    log.write(f"# StyleMix: progress callback failed: {type(exc).__name__}: {exc}\n")
+        log.flush()
+
+    def _announce_pending(self, log) -> None:
+        for path in list(self._pending_files):
+            if not Path(path).exists():
+                continue
+            self._pending_files.remove(path)
+            if path in self._announced:
+                continue
+            self._announced.append(path)
+            if self._on_file is not None:
+                try:
+                    self._on_file(path)
+                except Exception as exc:
+                    if log is not None:
+                        log.write(f"# StyleMix: file callback failed: {type(exc).__name__}: {exc}\n")
+
+    def _files_on_disk(self) -> list[str]:
+        announced = list(self._parser.state.files)
+        ordered = [f for f in self.job.expected_files if f in announced or Path(f).exists()]
+        ordered += [f for f in announced if f not in ordered]
+        return [f for f in ordered if Path(f).exists()]
+
+    def _judge(self) -> TrainResult:
+        assert self._proc is not None
+        code = self._proc.returncode
+        tail = self.tail
+        final = Path(self.job.final_file)
+        fresh = final.exists() and final.stat().st_mtime >= self._started_at - 2
+        base = {
+            "exit_code": code,
+            "files": self._files_on_disk(),
+            "log_path": str(self.log_path),
+            "tail": tail,
+            "duration_s": round(time.time() - self._started_at, 3),
+            "progress": dataclasses.asdict(self._parser.state),
+        }
+        if self._cancelled.is_set():
+            return TrainResult(status="cancelled", final_file=None, error="cancelled by user", **base)
+        if code == 0 and fresh:
+            return TrainResult(status="succeeded", final_file=str(final), error=None, **base)
+        if code == 0:
+            reason = self._parser.no_data_line or "no error reported"
+            error = f"sd-scripts exited 0 but did not write {final}: {reason}"
+        else:
+            error = f"sd-scripts failed (exit {code}): {explain_failure(tail)}"
+        return TrainResult(status="failed", final_file=None, error=error, **base)
+
+
+def run_training(
+    job: TrainJob,
+    *,
+    on_event: EventCallback | None = None,
+    cancel: CancelToken | None = None,
+    handoff: GpuHandoff | None = None,
+    poll_s: float = 0.2,
+    **runner_kwargs: Any,
+) -> TrainResult:
+    """Start, poll `cancel` while it runs, and return the result (the blocking form the CLI and queue use)."""
+    runner = TrainingRunner(job, on_event=on_event, handoff=handoff, **runner_kwargs)
+    runner.start()
+    try:
+        while True:
+            try:
+                return runner.wait(timeout=poll_s)
+            except TimeoutError:
+                if cancel is not None and cancel.cancelled():
+                    runner.cancel()
+    except BaseException:
+        runner.cancel()
+        runner.wait()
+        raise
