@@ -91,7 +91,7 @@ def contact_sheet(
         density = edge_density(edge_map)
         warning = density_warning(density)
         low_high = f" {thresholds[i][0]}/{thresholds[i][1]}" if thresholds else ""
-        text = f"{name}\n{density:.1%}{low_high}" + (f"\n{warning.split(':')[0]}" if warning else "")
+        text = f"{name}\n{density:.1%}{low_high}" + (f"\n{warning.split(' (')[0]}" if warning else "")
         cells[-1].append(map_image(edge_map))
         captions[-1].append(Caption(text, WARN) if warning else Caption(text))
     return labelled_grid(cells, captions=captions, cell=(cell, cell), title=title, font_size=max(12, cell // 16))

@@ -70,6 +70,8 @@ def saliency_map(image: Image.Image) -> np.ndarray:
     scale = min(1.0, 128 / max(image.size))
     size = (max(8, round(image.width * scale)), max(8, round(image.height * scale)))
     grey = np.asarray(image.convert("L").resize(size, Image.Resampling.BILINEAR), dtype=np.float32) / 255.0
+    if float(grey.max() - grey.min()) < 2.0 / 255.0:
+        return np.zeros_like(grey)  # nothing stands out; FFT round-off would otherwise pick a random spot
     spectrum = np.fft.fft2(grey)
     log_amplitude = np.log1p(np.abs(spectrum))
     residual = log_amplitude - cv2.blur(log_amplitude.astype(np.float32), (3, 3))

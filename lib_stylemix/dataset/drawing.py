@@ -78,7 +78,7 @@ def labelled_grid(
 ) -> Image.Image:
     """Paste `cells[row][col]` (fitted into `cell`, aspect kept) under column labels, beside row labels.
 
-    Missing cells (None) are drawn as a grey placeholder so a partial run still lines up.
+    Missing cells (None) are drawn as a grey placeholder so a partial run still lines up; a short row ends blank.
     """
     font = label_font(font_size)
     n_rows = len(cells)
@@ -120,7 +120,9 @@ def labelled_grid(
             draw.multiline_text((PAD, y + (cell_h - th) / 2), wrapped_rows[r], fill=TEXT, font=font)
         for c in range(n_cols):
             x = row_w + PAD + c * (cell_w + PAD)
-            image = row[c] if c < len(row) else None
+            if c >= len(row):
+                continue  # a short last row (contact sheets) stays blank
+            image = row[c]
             if image is None:
                 draw.rectangle((x, y, x + cell_w - 1, y + cell_h - 1), fill=(215, 215, 215))
             else:

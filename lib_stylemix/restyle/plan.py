@@ -272,13 +272,15 @@ def make_plan(
     target_steps_per_epoch: int = 100,
     train_batch_size: int = 1,
     triggers: Mapping[str, str] | None = None,
+    canny_per_image: Mapping[str, CannyUnit] | None = None,
     rng: random.Random | None = None,
 ) -> RestylePlan:
     """Jobs for styles × images, ordered image-major so a cancelled run has every style of the first images.
 
     Seeds: `per-image` (default) derives one seed per image from `seed` and the image stem; `fixed` uses
     `seed` for every job; `random` draws one per job (from `rng`) and records it in the plan.
-    Job ids are `<style_slug>__<image_stem>`.
+    Job ids are `<style_slug>__<image_stem>`. `canny_per_image` (image stem → unit, e.g. from auto thresholds)
+    overrides `canny` for those images.
     """
     image_set = images if isinstance(images, ImageSet) else load_image_set(images)
     style_names = parse_styles(styles)
@@ -323,7 +325,7 @@ def make_plan(
                     width=width,
                     height=height,
                     batch_size=batch_size,
-                    canny=canny,
+                    canny=(canny_per_image or {}).get(entry.stem, canny),
                     trigger=trigger_for[name],
                     repeats=repeats,
                 )
