@@ -46,6 +46,7 @@ class StyleMixSettings:
     canny_low: int = 100
     canny_high: int = 200
     controlnet_weight: float = 1.0
+    controlnet_model: str = ""
     preview_prompts: tuple[str, ...] = DEFAULT_PREVIEW_PROMPTS
     preview_seeds: tuple[int, ...] = (1234, 5678)
     epoch_strengths: tuple[float, ...] = (0.4, 0.6, 0.8, 1.0)

@@ -14,6 +14,7 @@ from lib_stylemix.epochs.grid import cell_sheet, labelled_grid
 from lib_stylemix.epochs.plan import EpochGridPlan
 from lib_stylemix.epochs.runs import EpochFile
 from lib_stylemix.epochs.tags import format_weight
+from lib_stylemix.errors import CancelledError
 from lib_stylemix.fsutil import write_atomic, write_with
 from lib_stylemix.seams import CancelToken, NeverCancel, NullProgress, Progress
 
@@ -75,7 +76,11 @@ def run_grid(
     progress: Progress | None = None,
     cancel: CancelToken | None = None,
 ) -> EpochGridResult:
-    """Generate every job of `plan` in order; stop between images when `cancel` says so (kept: what is done)."""
+    """Generate every job of `plan` in order; stop between images when `cancel` says so (kept: what is done).
+
+    A generator may also raise `CancelledError` (the webui's Interrupt cut an image short): that image is
+    dropped and the run ends as cancelled. Any `StyleMixError` propagates (nothing sensible to continue with).
+    """
     progress = progress or NullProgress()
     cancel = cancel or NeverCancel()
     result = EpochGridResult(plan, {})
@@ -86,16 +91,20 @@ def run_grid(
             result.cancelled = True
             break
         progress.step(index, f"{job.file.label}, strength {format_weight(job.strength)}: image {index + 1}/{total}")
-        result.outputs[index] = generator.generate(
-            job.prompt,
-            plan.negative_prompt,
-            job.seed,
-            plan.steps,
-            plan.sampler,
-            plan.cfg_scale,
-            plan.width,
-            plan.height,
-        )
+        try:
+            result.outputs[index] = generator.generate(
+                job.prompt,
+                plan.negative_prompt,
+                job.seed,
+                plan.steps,
+                plan.sampler,
+                plan.cfg_scale,
+                plan.width,
+                plan.height,
+            )
+        except CancelledError:  # interrupted mid-image: that image is cut short, keep the finished ones
+            result.cancelled = True
+            break
     done = len(result.outputs)
     progress.end(f"epoch grid: {done}/{total} images" + (" (cancelled)" if result.cancelled else ""))
     return result

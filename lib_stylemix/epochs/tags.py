@@ -59,17 +59,23 @@ def with_lora(prompt: str, name: str, weight: float) -> str:
     return with_loras(prompt, [(name, weight)])
 
 
+def reweight_last_lora(prompt: str, weight: float) -> tuple[str, str, str] | None:
+    """`(new prompt, old tag, new tag)` with the last LoRA tag's weight set to `weight`; None without a tag."""
+    matches = list(TAG.finditer(prompt))
+    if not matches:
+        return None
+    last = matches[-1]
+    replacement = f"<{last.group('kind')}:{last.group('name')}:{format_weight(weight)}>"
+    return prompt[: last.start()] + replacement + prompt[last.end() :], last.group(0), replacement
+
+
 def set_last_lora_weight(prompt: str, weight: float) -> str:
     """Set the weight of the last LoRA tag in `prompt` (unchanged if it has none).
 
     Used when only a strength is chosen: the person wrote the tag themselves and varies its strength.
     """
-    matches = list(TAG.finditer(prompt))
-    if not matches:
-        return prompt
-    last = matches[-1]
-    replacement = f"<{last.group('kind')}:{last.group('name')}:{format_weight(weight)}>"
-    return prompt[: last.start()] + replacement + prompt[last.end() :]
+    result = reweight_last_lora(prompt, weight)
+    return prompt if result is None else result[0]
 
 
 def render_lora_choice(base_prompt: str, name: str | None, weight: float | None, default_weight: float = 1.0) -> str:

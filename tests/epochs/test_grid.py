@@ -90,3 +90,16 @@ def test_labelled_grid_checks_label_counts():
     cell = Image.new("RGB", (8, 8))
     with pytest.raises(ValueError):
         labelled_grid([[cell]], ["a", "b"], ["c"])
+
+
+def test_generator_cancel_mid_image_ends_run(run_folder):
+    from lib_stylemix.errors import CancelledError
+
+    class Interrupted(ColourGenerator):
+        def generate(self, *args):
+            if len(self.calls) == 2:
+                raise CancelledError("interrupted")
+            return super().generate(*args)
+
+    result = run_grid(_plan(run_folder), Interrupted())
+    assert result.cancelled and sorted(result.outputs) == [0, 1]
