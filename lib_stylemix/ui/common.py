@@ -1,0 +1,175 @@
+"""Small helpers every panel shares: error display, file inputs, progress, cancel.
+
+They keep the panels portable between gradio 3.41 (A1111) and 4.x (Forge): only `gr.update(...)`, file
+inputs accepted in every shape either version produces, and no gradio import at module level so the
+helpers can be unit-tested without gradio.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from lib_stylemix.errors import CancelledError, StyleMixError
+from lib_stylemix.seams import CancelFlag, CancelToken
+
+log = logging.getLogger("stylemix.ui")
+
+
+def message_html(text: str, kind: str = "info") -> str:
+    """A status line for a `gr.HTML` box; `kind` is "info", "ok", "warn" or "error" (a CSS class)."""
+    if not text:
+        return ""
+    return f'<div class="stylemix-msg stylemix-msg-{kind}">{html.escape(text)}</div>'
+
+
+def error_html(exc: BaseException) -> str:
+    """How a failure looks to the user: the `StyleMixError` text, or a one-line bug notice."""
+    if isinstance(exc, CancelledError):
+        return message_html(f"Cancelled: {exc}", "warn")
+    if isinstance(exc, StyleMixError):
+        return message_html(str(exc), "error")
+    return message_html(f"Unexpected error ({type(exc).__name__}: {exc}); details are in the console log.", "error")
+
+
+def attempt(fn: Callable[[], Any], what: str) -> tuple[Any, str | None]:
+    """Run `fn()`; return (result, None), or (None, error message HTML) so the page never shows a traceback.
+
+    Unexpected exceptions (bugs) are logged with their traceback for bug reports; the page keeps working.
+    """
+    try:
+        return fn(), None
+    except Exception as exc:
+        if not isinstance(exc, StyleMixError):
+            log.exception("StyleMix: %s failed", what)
+        return None, error_html(exc)
+
+
+def table_rows(value: Any) -> list[list[Any]]:
+    """Rows of a gradio Dataframe value (a pandas DataFrame in gradio 3/4, or a dict/list in other shapes)."""
+    if value is None:
+        return []
+    if hasattr(value, "values") and hasattr(value, "columns"):
+        return [list(row) for row in value.values.tolist()]
+    if isinstance(value, dict) and "data" in value:
+        return [list(row) for row in value["data"]]
+    return [list(row) for row in value]
+
+
+def file_paths(value: Any) -> list[Path]:
+    """Paths from a gradio File/Files value in any shape gradio 3 or 4 gives (str, tempfile, dict, list)."""
+    if value is None:
+        return []
+    items: Iterable[Any] = value if isinstance(value, (list, tuple)) else [value]
+    paths: list[Path] = []
+    for item in items:
+        if item is None:
+            continue
+        if isinstance(item, (str, Path)):
+            paths.append(Path(item))
+        elif isinstance(item, dict):
+            name = item.get("path") or item.get("name")
+            if name:
+                paths.append(Path(name))
+        elif hasattr(item, "name"):
+            paths.append(Path(item.name))
+        else:
+            raise StyleMixError(f"unsupported uploaded file value {item!r}")
+    return paths
+
+
+def gallery_paths(value: Any) -> list[Path]:
+    """Image paths from a gradio Gallery value (3.x: dicts with "name"; 4.x: (path, caption) tuples)."""
+    if not value:
+        return []
+    paths: list[Path] = []
+    for item in value:
+        if isinstance(item, (list, tuple)) and item:
+            item = item[0]
+        if isinstance(item, dict) and isinstance(item.get("image"), dict):
+            item = item["image"]
+        paths.extend(file_paths(item))
+    return paths
+
+
+def parse_float_list(text: str, what: str) -> list[float]:
+    """Numbers typed as "0.5, 0.5" or one per line; a `StyleMixError` names the bad entry."""
+    values: list[float] = []
+    for part in text.replace("\n", ",").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            values.append(float(part))
+        except ValueError:
+            raise StyleMixError(f"{what}: {part!r} is not a number") from None
+    return values
+
+
+def parse_lines(text: str) -> list[str]:
+    """Non-empty stripped lines of a textbox."""
+    return [line.strip() for line in (text or "").splitlines() if line.strip()]
+
+
+class GradioProgress:
+    """`seams.Progress` over a `gr.Progress` tracker, so core jobs drive the bar under the button."""
+
+    def __init__(self, tracker: Callable[..., Any] | None, also: Any = None) -> None:
+        self._tracker = tracker
+        self._also = also
+        self._total = 0
+
+    def begin(self, total: int, text: str = "") -> None:
+        self._total = max(int(total), 0)
+        self._report(0, text)
+        if self._also is not None:
+            self._also.begin(total, text)
+
+    def step(self, done: int, text: str = "") -> None:
+        self._report(done, text)
+        if self._also is not None:
+            self._also.step(done, text)
+
+    def end(self, text: str = "") -> None:
+        self._report(self._total, text)
+        if self._also is not None:
+            self._also.end(text)
+
+    def _report(self, done: int, text: str) -> None:
+        if self._tracker is None:
+            return
+        if self._total:
+            self._tracker((min(done, self._total), self._total), desc=text or None)
+        else:
+            self._tracker(0.0, desc=text or None)
+
+
+class AnyCancel:
+    """Cancelled when any of its tokens is: the panel's Stop button or the host's Interrupt."""
+
+    def __init__(self, tokens: Sequence[CancelToken]) -> None:
+        self._tokens = tuple(tokens)
+
+    def cancelled(self) -> bool:
+        return any(token.cancelled() for token in self._tokens)
+
+
+class SessionJob:
+    """The cancel flag of the one long job a browser session runs in a panel.
+
+    A Stop button handler (run with `queue=False` so it is not stuck behind the job) calls `stop()`; the job
+    itself calls `start()` and hands the returned token to the core.
+    """
+
+    def __init__(self) -> None:
+        self._flag = CancelFlag()
+
+    def start(self) -> CancelFlag:
+        self._flag = CancelFlag()
+        return self._flag
+
+    def stop(self) -> None:
+        self._flag.cancel()

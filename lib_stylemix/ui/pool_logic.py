@@ -1,0 +1,433 @@
+"""What the Pool panel does, without gradio: one browser session's pool and the tables and files it shows.
+
+The panel (`pool_panel.py`) only wires widgets to these functions, so everything here is tested directly.
+Files are only written by `merge_members` and `save_members`, always into the host's LoRA folder and never
+over an existing file; candidates and evolve results stay in memory until the person keeps and saves them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from lib_stylemix.errors import StyleMixError
+from lib_stylemix.fsutil import safe_child
+from lib_stylemix.seams import CancelToken, Progress
+from lib_stylemix.ui.common import SessionJob
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from lib_stylemix.epochs import Txt2ImgGenerator
+    from lib_stylemix.pool.candidates import Candidate
+    from lib_stylemix.pool.pool import Pool
+    from lib_stylemix.pool.settings import EvolveSettings
+    from lib_stylemix.settings import StyleMixSettings
+
+MEMBER_HEADERS = ["name", "kind", "arch", "rank", "size MB", "lineage"]
+PAIR_HEADERS = ["#", "a", "b", "distance", "cosine"]
+BLOCK_HEADERS = ["block", "‖a‖", "‖b‖", "distance", "cosine", "share of distance²"]
+CANDIDATE_HEADERS = ["#", "kind", "parents", "params", "score", "novelty", "nearest", "status"]
+EVOLVE_HEADERS = ["generation", "name", "kind", "parents", "score", "recipe"]
+LINEAGE_HEADERS = ["name", "generation", "kind", "parents", "recipe", "score", "file"]
+MAX_CANDIDATE_ROWS = 200
+
+
+@dataclass
+class PoolSession:
+    """Everything the Pool panel remembers for one browser session (kept in a `gr.State`)."""
+
+    pool: Pool | None = None
+    candidates: list[Candidate] = field(default_factory=list)
+    job: SessionJob = field(default_factory=SessionJob)
+
+    def require_pool(self, need: int = 1) -> Pool:
+        if self.pool is None or len(self.pool) < need:
+            have = 0 if self.pool is None else len(self.pool)
+            raise StyleMixError(f"this needs at least {need} LoRA(s) in the pool (it has {have}); load some first")
+        return self.pool
+
+
+def _new_pool(cache_dir: Path | None) -> Pool:
+    from lib_stylemix.pool.kcache import KernelCache
+    from lib_stylemix.pool.pool import Pool
+
+    return Pool(cache=KernelCache(cache_dir))
+
+
+def load_sources(
+    session: PoolSession,
+    sources: Sequence[str | Path],
+    *,
+    cache_dir: Path | None,
+    progress: Progress,
+    cancel: CancelToken,
+) -> str:
+    """Add LoRA files, folders or glob patterns to the session's pool; returns a one-line summary."""
+    if not sources:
+        raise StyleMixError("nothing to load: type a folder or file path, or upload .safetensors files")
+    pool = session.pool if session.pool is not None else _new_pool(cache_dir)
+    added = pool.add(list(sources), progress=progress, cancel=cancel)
+    session.pool = pool
+    session.candidates = []
+    if not added:
+        return f"No new LoRAs: every file is already in the pool ({len(pool)} member(s))."
+    names = ", ".join(m.name for m in added)
+    return f"Added {len(added)} LoRA(s) ({pool.arch}): {names}. The pool has {len(pool)} member(s)."
+
+
+def member_rows(pool: Pool | None) -> list[list[Any]]:
+    """One row per member: name, kind, arch, rank, size on disk, and where it came from."""
+    if pool is None:
+        return []
+    names = pool.root_names()
+    rows = []
+    for member in pool.members:
+        ranks = [pool.roots[key].rank or 0 for key in member.recipe.roots]
+        rank: Any = ranks[0] if member.kind == "file" and ranks else ("≤ " + str(sum(ranks)) if ranks else "")
+        size = f"{member.path.stat().st_size / 1e6:.2f}" if member.path and member.path.is_file() else "in memory"
+        rows.append([member.name, member.kind, pool.arch or "", rank, size, lineage_text(pool, member.name, names)])
+    return rows
+
+
+def lineage_text(pool: Pool, name: str, names: dict[str, str] | None = None) -> str:
+    member = pool.history[name]
+    if member.kind == "file" and not member.parents:
+        return f"file {member.path.name}" if member.path else "file"
+    formula = member.recipe.describe(names or pool.root_names())
+    return f"gen {member.generation}: {formula}"
+
+
+def remove_members(session: PoolSession, names: Sequence[str]) -> str:
+    pool = session.require_pool()
+    if not names:
+        raise StyleMixError("select the member(s) to remove first")
+    for name in names:
+        pool.remove(name)
+    session.candidates = []
+    return f"Removed {', '.join(names)} from the pool (files on disk are untouched)."
+
+
+@dataclass
+class Comparison:
+    names: list[str]
+    distance: np.ndarray
+    cosine: np.ndarray
+    metric: str
+
+    def pair_rows(self) -> list[list[Any]]:
+        """Pairs ranked from most different to most alike under the chosen metric."""
+        n = len(self.names)
+        pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
+        matrix = self.distance if self.metric == "frobenius" else 1.0 - self.cosine
+        pairs.sort(key=lambda p: -matrix[p])
+        return [[k + 1, self.names[i], self.names[j], round(float(self.distance[i, j]), 5),
+                 round(float(self.cosine[i, j]), 4)] for k, (i, j) in enumerate(pairs)]
+
+
+def compare(session: PoolSession, metric: str) -> Comparison:
+    """Distances and cosines between all members, exact from the kernel (no tensor is read again)."""
+    pool = session.require_pool(2)
+    distance = pool.distances("frobenius")
+    cosine = 1.0 - pool.distances("cosine")
+    if metric not in ("frobenius", "cosine"):
+        raise StyleMixError(f"{metric!r}: unknown metric (use frobenius or cosine)")
+    return Comparison(pool.names, distance, cosine, metric)
+
+
+def figure_image(fig: Any) -> Image.Image:
+    """A matplotlib figure as a PIL image (shown in a gr.Image, which looks the same in gradio 3 and 4)."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    buffer.seek(0)
+    image = Image.open(buffer)
+    image.load()
+    return image.convert("RGB")
+
+
+def heatmap_image(comparison: Comparison) -> Image.Image:
+    """The member × member matrix of the chosen metric as a labelled heatmap (similar members adjacent)."""
+    from lib_stylemix.pool.figures import heatmap_figure
+
+    if comparison.metric == "frobenius":
+        fig = heatmap_figure(comparison.names, comparison.distance)
+    else:
+        fig = heatmap_figure(comparison.names, 1.0 - comparison.cosine, title="ΔW cosine distance",
+                             label="1 − cos(ΔWᵢ, ΔWⱼ)")
+    return figure_image(fig)
+
+
+def pool_map_image(pool: Pool) -> Image.Image:
+    """Members placed in 2-D by classical MDS of their exact ΔW geometry, parents linked to children."""
+    from lib_stylemix.pool.figures import pool_map_figure
+
+    members = pool.members
+    index = {m.name: i for i, m in enumerate(members)}
+    edges = [(index[p], index[m.name]) for m in members for p in m.parents if p in index]
+    return figure_image(pool_map_figure(pool.names, pool.gram(), edges, [m.generation for m in members]))
+
+
+def lineage_image(pool: Pool) -> Image.Image:
+    """Every member the session has seen, by generation, with arrows from parents."""
+    from lib_stylemix.pool.figures import lineage_figure
+
+    history = list(pool.history.values())
+    current = set(pool.names)
+    fig = lineage_figure([m.name for m in history], [m.parents for m in history], [m.generation for m in history],
+                         [m.name in current for m in history])
+    return figure_image(fig)
+
+
+def block_rows(session: PoolSession, a: str, b: str) -> list[list[Any]]:
+    """How two members differ block by block (exact from the per-block kernels)."""
+    pool = session.require_pool(2)
+    if not a or not b:
+        raise StyleMixError("pick two members for the per-block view")
+    x = pool.coefficients([pool.member(a), pool.member(b)])
+    kb = pool.space.by_block
+    rows = []
+    sq_total = 0.0
+    per_block = []
+    for index, block in enumerate(pool.space.blocks):
+        g = x[:, index, :] @ kb[index] @ x[:, index, :].T
+        na, nb = max(g[0, 0], 0.0), max(g[1, 1], 0.0)
+        d2 = max(na + nb - 2 * g[0, 1], 0.0)
+        cos = g[0, 1] / np.sqrt(na * nb) if na > 0 and nb > 0 else 0.0
+        per_block.append((block, np.sqrt(na), np.sqrt(nb), d2, cos))
+        sq_total += d2
+    for block, na, nb, d2, cos in per_block:
+        share = d2 / sq_total if sq_total > 0 else 0.0
+        rows.append([block, round(float(na), 5), round(float(nb), 5), round(float(np.sqrt(d2)), 5),
+                     round(float(cos), 4), f"{100 * share:.1f}%"])
+    return rows
+
+
+def merge_members(
+    session: PoolSession,
+    names: Sequence[str],
+    weights: Sequence[float],
+    *,
+    method: str,
+    rank: int | None,
+    energy: float | None,
+    out_name: str,
+    folder: Path,
+    progress: Progress,
+    cancel: CancelToken,
+) -> Path:
+    """Merge members with weights into `<folder>/<out_name>.safetensors` and add the file to the pool.
+
+    Recipe members are expanded into their root files first, so merging a child with a file is still the
+    exact weighted sum of ΔW; `method`, `rank` and `energy` are the engine's (`lib_stylemix.lora.merge`).
+    """
+    from lib_stylemix.lora import MergeTerm, merge, write_lora
+    from lib_stylemix.pool.recipe import Recipe
+
+    pool = session.require_pool()
+    if not names:
+        raise StyleMixError("select the members to merge")
+    if len(weights) == 1 and len(names) > 1:
+        weights = list(weights) * len(names)
+    if len(weights) != len(names):
+        raise StyleMixError(f"weights: {len(weights)} given for {len(names)} member(s); give one per member")
+    stem = out_name.strip()
+    if stem.lower().endswith(".safetensors"):
+        stem = stem[: -len(".safetensors")]
+    if not stem:
+        raise StyleMixError("give the merged LoRA a name")
+    target = safe_child(folder, f"{stem}.safetensors")
+    if target.exists():
+        raise StyleMixError(f"{target}: already exists (choose another name; files are never overwritten)")
+    members = [pool.member(n) for n in names]
+    coef = sum(w * c for w, c in zip(weights, pool.coefficients(members), strict=True))
+    recipe = Recipe.from_dense(np.asarray(coef), pool.space.keys, pool.space.blocks)
+    if not recipe.terms:
+        raise StyleMixError("every weight is zero: the merge would be empty")
+    terms = [MergeTerm(pool.roots[key].lora, weight, block_weights)
+             for key, weight, block_weights in recipe.merge_weights()]
+    merged = merge(terms, method=method, rank=rank if method == "svd" else None,
+                   energy=energy if method == "svd" else None, progress=progress, cancel=cancel)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = write_lora(merged, target)
+    pool.add([written.path])
+    session.candidates = []
+    return Path(written.path)
+
+
+def evolve_settings(**values: Any) -> EvolveSettings:
+    """`EvolveSettings` from panel values (numbers arrive as floats from gradio sliders)."""
+    from lib_stylemix.pool.settings import EvolveSettings
+
+    ints = ("iterations", "ratios", "keep", "crossovers", "seed")
+    for key in ints:
+        if key in values and values[key] is not None:
+            values[key] = int(values[key])
+    for key in ("max_pool_size", "max_rank"):
+        if key in values:
+            values[key] = int(values[key]) if values[key] else None
+    return EvolveSettings(**values)
+
+
+def propose_candidates(session: PoolSession, settings: EvolveSettings, *, progress: Progress,
+                       cancel: CancelToken) -> str:
+    """Score the next generation's candidates (the pool is unchanged); the top-k are pre-selected."""
+    from lib_stylemix.pool.candidates import SELECTED
+    from lib_stylemix.pool.evolve import propose
+
+    pool = session.require_pool(2)
+    session.candidates = propose(pool, settings, progress=progress, cancel=cancel)
+    chosen = sum(c.status == SELECTED for c in session.candidates)
+    return (f"{len(session.candidates)} candidate(s) scored by {settings.score}; {chosen} suggested. "
+            "Preview them or keep the ones you like — nothing is written yet.")
+
+
+def candidate_rows(session: PoolSession) -> list[list[Any]]:
+    """Candidates best first (suggested ones on top), capped so the table stays readable."""
+    from lib_stylemix.pool.candidates import SELECTED
+
+    order = sorted(range(len(session.candidates)),
+                   key=lambda i: (session.candidates[i].status != SELECTED, -session.candidates[i].score, i))
+    rows = []
+    for i in order[:MAX_CANDIDATE_ROWS]:
+        c = session.candidates[i]
+        params = ", ".join(f"{k}={_short(v)}" for k, v in c.params.items())
+        rows.append([i, c.kind, " · ".join(c.parents), params, round(c.score, 5), round(c.novelty, 5),
+                     c.nearest, c.status])
+    return rows
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    if isinstance(value, (list, tuple)):
+        return f"{len(value)} block(s)"
+    return str(value)
+
+
+def candidate(session: PoolSession, index: int) -> Candidate:
+    if not 0 <= index < len(session.candidates):
+        raise StyleMixError(f"candidate #{index}: no such candidate (propose candidates first)")
+    return session.candidates[index]
+
+
+def keep_candidates(session: PoolSession, indices: Sequence[int]) -> str:
+    """Add the chosen candidates to the pool as in-memory members of the next generation."""
+    from lib_stylemix.pool.evolve import accept
+
+    pool = session.require_pool(2)
+    if not indices:
+        raise StyleMixError("give the # of the candidate(s) to keep")
+    chosen = [candidate(session, i) for i in dict.fromkeys(indices)]
+    kept = accept(pool, chosen)
+    session.candidates = []
+    return (f"Kept {', '.join(m.name for m in kept)} (generation {pool.generation}, in memory). "
+            "Save them to write LoRA files.")
+
+
+def run_evolve(session: PoolSession, settings: EvolveSettings, *, progress: Progress,
+               cancel: CancelToken) -> tuple[str, list[list[Any]]]:
+    """Run whole generations automatically; kept members stay in memory until saved."""
+    from lib_stylemix.pool.evolve import evolve
+
+    pool = session.require_pool(2)
+    result = evolve(pool, settings, progress, cancel)
+    session.candidates = []
+    names = pool.root_names()
+    rows = [[gen.index, m.name, m.origin.get("kind", ""), " · ".join(m.parents),
+             round(float(m.score or 0.0), 5), m.recipe.describe(names)]
+            for gen in result.generations for m in gen.kept]
+    state = "stopped early" if result.cancelled else "finished"
+    evicted = sum(len(g.evicted) for g in result.generations)
+    text = (f"Evolve {state}: {len(result.generations)} generation(s), {len(rows)} member(s) kept in memory"
+            + (f", {evicted} evicted" if evicted else "") + ". Save the ones you want as files.")
+    return text, rows
+
+
+def unsaved_names(pool: Pool | None) -> list[str]:
+    if pool is None:
+        return []
+    return [m.name for m in pool.members if m.kind != "file" and m.path is None]
+
+
+def save_members(session: PoolSession, names: Sequence[str], folder: Path, *, max_rank: int | None,
+                 progress: Progress, cancel: CancelToken) -> list[Path]:
+    """Write in-memory members as LoRA files (svd-compressed to `max_rank`, default the parents' rank)."""
+    pool = session.require_pool()
+    if not names:
+        raise StyleMixError("select the kept member(s) to save")
+    folder.mkdir(parents=True, exist_ok=True)
+    return [pool.save_recipe(name, folder, max_rank=max_rank, progress=progress, cancel=cancel) for name in names]
+
+
+def lineage_rows(pool: Pool | None) -> list[list[Any]]:
+    """Every member the session has seen (removed ones too), oldest first, with parents and recipe."""
+    if pool is None:
+        return []
+    names = pool.root_names()
+    current = set(pool.names)
+    rows = []
+    for member in pool.history.values():
+        kind = member.kind if member.name in current else f"{member.kind} (removed)"
+        score = "" if member.score is None else round(float(member.score), 5)
+        rows.append([member.name, member.generation, kind, " · ".join(member.parents),
+                     member.recipe.describe(names), score, str(member.path) if member.path else ""])
+    return rows
+
+
+def stacking_loras(session: PoolSession, index: int, lora_folder: Path) -> list[tuple[str, float]]:
+    """`(name, weight)` pairs whose `<lora:…>` tags render candidate `index` exactly (prompt stacking).
+
+    Exactness needs one weight per file: per-block candidates (crossovers) cannot be written as tags, and
+    every file must be in the host's LoRA folder for the webui to find it by name.
+    """
+    pool = session.require_pool(2)
+    cand = candidate(session, index)
+    loras = []
+    outside = []
+    folder = lora_folder.resolve()
+    for key, weight, block_weights in cand.recipe.merge_weights():
+        root = pool.roots[key]
+        if block_weights is not None:
+            raise StyleMixError(f"candidate #{index} ({cand.kind}) has per-block weights; <lora:…> tags cannot "
+                                "express it. Keep and save it, then try the saved file.")
+        if root.path is None or folder not in root.path.resolve().parents:
+            outside.append(str(root.path or root.name))
+        loras.append((root.path.stem if root.path else root.name, weight))
+    if outside:
+        raise StyleMixError(f"preview needs the files in the LoRA folder {folder}; not there: {', '.join(outside)}")
+    return loras
+
+
+def render_previews(
+    generator: Txt2ImgGenerator,
+    loras: Sequence[tuple[str, float]],
+    settings: StyleMixSettings,
+    *,
+    progress: Progress,
+    cancel: CancelToken,
+) -> list[tuple[Image.Image, str]]:
+    """Render the settings' preview prompts × seeds with the candidate's `<lora:…>` tags stacked in."""
+    from lib_stylemix.epochs import with_loras
+    from lib_stylemix.errors import CancelledError
+
+    jobs = [(prompt, seed) for prompt in settings.preview_prompts for seed in settings.preview_seeds]
+    progress.begin(len(jobs), "preview")
+    out: list[tuple[Image.Image, str]] = []
+    for done, (prompt, seed) in enumerate(jobs, 1):
+        if cancel.cancelled():
+            raise CancelledError(f"preview stopped after {done - 1} of {len(jobs)} image(s)")
+        full = with_loras(prompt, loras)
+        for image in generator.generate(full, settings.negative_prompt, seed, settings.steps, settings.sampler,
+                                        settings.cfg_scale, settings.width, settings.height):
+            out.append((image.image, f"{prompt} · seed {seed}"))
+        progress.step(done, f"preview {done}/{len(jobs)}")
+    progress.end("preview done")
+    return out
