@@ -30,7 +30,7 @@ def test_load_lists_every_file_once(lora_dir):
     assert "already in the pool" in again
     rows = logic.member_rows(sess.pool)
     assert [r[0] for r in rows] == [f"style_{i}" for i in range(4)]
-    name, kind, arch, rank, size, lineage = rows[0]
+    _name, kind, arch, rank, size, lineage = rows[0]
     assert (kind, arch, rank) == ("file", "sd1", 4)
     assert float(size) == pytest.approx((lora_dir / "style_0.safetensors").stat().st_size / 1e6, abs=0.01)
     assert lineage == "file style_0.safetensors"
@@ -72,7 +72,8 @@ def test_merge_writes_exact_sum_and_adds_to_pool(session, lora_dir):
                                energy=None, out_name="mix", folder=lora_dir, **QUIET)
     assert path == lora_dir / "mix.safetensors" and path.is_file()
     assert "mix" in session.pool.names
-    merged, a, b = open_lora(path), open_lora(lora_dir / "style_0.safetensors"), open_lora(lora_dir / "style_1.safetensors")
+    merged = open_lora(path)
+    a, b = (open_lora(lora_dir / f"style_{i}.safetensors") for i in (0, 1))
     module = a.module_names[0]
     expected = 0.3 * a.factors(module).dense().double() + 0.7 * b.factors(module).dense().double()
     got = merged.factors(module).dense().double()
@@ -118,7 +119,7 @@ def test_propose_keep_save_and_lineage(session, lora_dir):
     assert paths[0].parent == lora_dir and paths[0].is_file()
     assert logic.unsaved_names(session.pool) == []
     lineage = logic.lineage_rows(session.pool)
-    child = [r for r in lineage if r[0] == unsaved[0]][0]
+    child = next(r for r in lineage if r[0] == unsaved[0])
     assert child[1] == 1 and " · " in child[3] and str(paths[0]) == child[6]
 
 
