@@ -18,6 +18,7 @@ Behaviour via environment variables:
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import subprocess
@@ -27,10 +28,15 @@ import time
 import numpy as np
 from safetensors.numpy import save_file
 
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib  # type: ignore[no-redef]
+
+def read_flat_toml(text: str) -> dict:
+    """The flat `key = value` TOML StyleMix writes; its strings, numbers, booleans and arrays are valid JSON."""
+    config = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(" = ")
+        if sep:
+            config[key.strip()] = json.loads(value)
+    return config
 
 
 def record_pid() -> None:
@@ -118,8 +124,8 @@ def main() -> int:
     if not os.path.exists(path):
         print(f"{path} not found.", flush=True)
         return 1
-    with open(path, "rb") as handle:
-        config = tomllib.load(handle)
+    with open(path, encoding="utf-8") as handle:
+        config = read_flat_toml(handle.read())
     if os.environ.get("FAKE_SPAWN_CHILD") and not os.environ.get("FAKE_IS_CHILD"):
         record_pid()
         if os.environ.get("FAKE_IGNORE_TERM"):

@@ -1,0 +1,104 @@
+"""Fixtures for the training tests: a stand-in sd-scripts folder, tiny datasets and tiny base-model headers."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from safetensors.numpy import save_file
+
+from lib_stylemix.training.locate import EnvInfo, SdScripts
+
+HERE = Path(__file__).parent
+FAKE_TRAINER = HERE / "fake_trainer.py"
+
+
+@pytest.fixture
+def fake_sd(tmp_path: Path) -> SdScripts:
+    """An sd-scripts folder whose training scripts are the stand-in trainer and whose venv Python is ours."""
+    root = tmp_path / "sd-scripts"
+    (root / "library").mkdir(parents=True)
+    (root / "library" / "train_util.py").write_text("# stand-in\n")
+    for name in ("train_network.py", "sdxl_train_network.py"):
+        shutil.copy(FAKE_TRAINER, root / name)
+    bindir = root / "venv" / "bin"
+    bindir.mkdir(parents=True)
+    python = bindir / "python"
+    python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    python.chmod(0o755)
+    return SdScripts(root=root.resolve(), python=python.resolve(), source="argument")
+
+
+@pytest.fixture
+def env_plain() -> EnvInfo:
+    return EnvInfo(python="3.10.14", torch="2.1.2", accelerate=None, bitsandbytes=False)
+
+
+@pytest.fixture
+def env_full() -> EnvInfo:
+    return EnvInfo(python="3.10.14", torch="2.1.2", accelerate="0.30.0", bitsandbytes=True)
+
+
+def make_dataset(root: Path, style: str = "inkwash", images: int = 3, repeats: int = 10) -> Path:
+    """`<root>/<style>/img/<repeats>_<style>/imN.png + imN.txt` as the restyle step writes it; returns `<style>`."""
+    folder = root / style / "img" / f"{repeats}_{style}"
+    folder.mkdir(parents=True)
+    for i in range(images):
+        Image.new("RGB", (32, 32), (40 * i, 80, 120)).save(folder / f"im{i}.png")
+        (folder / f"im{i}.txt").write_text(f"a small square number {i}, {style} style\n", encoding="utf-8")
+    return root / style
+
+
+def make_checkpoint(path: Path, arch: str) -> Path:
+    """A tiny .safetensors whose tensor names look like a full SD1/SD2/SDXL checkpoint."""
+    key = {
+        "sd1": "cond_stage_model.transformer.text_model.final_layer_norm.weight",
+        "sd2": "cond_stage_model.model.ln_final.weight",
+        "sdxl": "conditioner.embedders.1.model.ln_final.weight",
+        "none": "first_stage_model.decoder.conv_in.weight",
+    }[arch]
+    save_file({key: np.zeros(2, np.float16), "model.diffusion_model.out.0.bias": np.zeros(2, np.float16)}, str(path))
+    return path
+
+
+@pytest.fixture
+def dataset(tmp_path: Path) -> Path:
+    return make_dataset(tmp_path / "restyled")
+
+
+@pytest.fixture
+def sd15(tmp_path: Path) -> Path:
+    return make_checkpoint(tmp_path / "sd15.safetensors", "sd1")
+
+
+@pytest.fixture
+def sdxl(tmp_path: Path) -> Path:
+    return make_checkpoint(tmp_path / "sdxl.safetensors", "sdxl")
+
+
+def pid_gone(pid: int) -> bool:
+    """True when /proc shows no live process (a zombie awaiting reaping counts as gone)."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return text[text.rfind(")") + 2] in "ZX"
+
+
+@pytest.fixture
+def fake_env(monkeypatch):
+    """Set FAKE_* variables for the stand-in trainer (children inherit os.environ)."""
+
+    def set_env(**values: str) -> None:
+        for key, value in values.items():
+            monkeypatch.setenv(key, value)
+
+    for key in list(os.environ):
+        if key.startswith("FAKE_"):
+            monkeypatch.delenv(key)
+    return set_env
