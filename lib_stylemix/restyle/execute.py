@@ -16,6 +16,7 @@ from typing import Any
 
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
+from lib_stylemix.dataset.descriptions import description_from_stem
 from lib_stylemix.dataset.images import open_rgb
 from lib_stylemix.errors import CancelledError, StyleMixError
 from lib_stylemix.fsutil import write_atomic, write_with
@@ -76,10 +77,12 @@ def save_png(target: Path, image: Image.Image, infotext: str, *, overwrite: bool
 
 def _check_out_dir(plan: RestylePlan, out_dir: Path) -> None:
     resolved = out_dir.resolve()
-    for job in plan.jobs:
-        source_folder = Path(job.image_path).resolve().parent
-        if resolved == source_folder or resolved in source_folder.parents:
-            raise StyleMixError(f"{out_dir}: output folder contains the source images ({source_folder}); pick another")
+    written_trees = [resolved / GRID_FOLDER, *(resolved / slug for slug in {j.style_slug for j in plan.jobs})]
+    for source_folder in {Path(job.image_path).resolve().parent for job in plan.jobs}:
+        if source_folder == resolved or source_folder in resolved.parents:
+            raise StyleMixError(f"{out_dir}: is or is inside the source image folder {source_folder}; pick another")
+        if any(tree == source_folder or tree in source_folder.parents for tree in written_trees):
+            raise StyleMixError(f"{out_dir}: outputs would be written into the source image folder {source_folder}")
     manifest = out_dir / MANIFEST_NAME
     if manifest.is_file():
         try:
@@ -266,14 +269,16 @@ def _thumbnail(path: Path, cell: int) -> Image.Image | None:
     return image
 
 
+def _row_label(stem: str, description: str) -> str:
+    """The stem names the file; the description is added when it says more than the file name does."""
+    return stem if description in ("", description_from_stem(stem)) else f"{stem}\n{description}"
+
+
 def write_grids(plan: RestylePlan, out_dir: Path, *, rows: int = 8, cols: int = 6, cell: int = 256) -> list[Path]:
     """Images × styles pages of what is in `out_dir` now (missing outputs are grey), replacing older pages."""
     stems = [img["stem"] for img in plan.images]
     jobs: Mapping[tuple[str, str], RestyleJob] = {(j.image_stem, j.style): j for j in plan.jobs}
-    row_labels = [
-        img["stem"] if img["description"] in ("", img["stem"]) else f"{img['stem']}\n{img['description']}"
-        for img in plan.images
-    ]
+    row_labels = [_row_label(img["stem"], img["description"]) for img in plan.images]
     pages = paginate(len(stems), len(plan.styles), rows, cols)
     folder = out_dir / GRID_FOLDER
     stale = sorted(folder.glob("grid-*.png")) if folder.is_dir() else []

@@ -298,6 +298,7 @@ def make_plan(
     repeats = repeats_for(len(image_set), target_steps_per_epoch, train_batch_size)
     rng = rng or random.SystemRandom()
     jobs: list[RestyleJob] = []
+    paths = {entry.stem: str(Path(entry.path).resolve()) for entry in image_set.entries}  # the webui runs elsewhere
     for entry in image_set.entries:
         image_seed = per_image_seed(seed, entry.stem) if seed_policy == "per-image" else seed
         for name in style_names:
@@ -313,7 +314,7 @@ def make_plan(
                     job_id=f"{slug}__{entry.stem}",
                     style=name,
                     style_slug=slug,
-                    image_path=entry.path,
+                    image_path=paths[entry.stem],
                     image_stem=entry.stem,
                     description=entry.description,
                     prompt=template.format(**values),
@@ -333,7 +334,7 @@ def make_plan(
     return RestylePlan(
         jobs=jobs,
         styles=style_names,
-        images=[{"stem": e.stem, "path": e.path, "description": e.description} for e in image_set.entries],
+        images=[{"stem": e.stem, "path": paths[e.stem], "description": e.description} for e in image_set.entries],
         template=template,
         negative_prompt=negative_prompt,
         seed_policy=seed_policy,

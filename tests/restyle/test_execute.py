@@ -142,10 +142,15 @@ def test_grid_pages_split_and_size(image_set: ImageSet, tmp_path: Path) -> None:
 
 def test_output_folder_guards(image_set: ImageSet, image_folder: Path, tmp_path: Path) -> None:
     plan = make_plan(image_set, "A", width=64, height=64)
-    with pytest.raises(StyleMixError, match="contains the source images"):
+    with pytest.raises(StyleMixError, match="inside the source image folder"):
         execute(plan, FakeGenerator(), image_folder)
-    with pytest.raises(StyleMixError, match="contains the source images"):
-        execute(plan, FakeGenerator(), image_folder.parent)
+    with pytest.raises(StyleMixError, match="inside the source image folder"):
+        execute(plan, FakeGenerator(), image_folder / "out")
+    clash = make_plan(image_set, image_folder.name, width=64, height=64)  # style slug == source folder name
+    with pytest.raises(StyleMixError, match="written into the source image folder"):
+        execute(clash, FakeGenerator(), image_folder.parent)
+    beside = execute(plan, FakeGenerator(), image_folder.parent, grid=False)  # sources in a sibling: fine
+    assert len(beside.written) == 3
     foreign = tmp_path / "foreign"
     foreign.mkdir()
     (foreign / "manifest.json").write_text('{"name": "someone else"}', encoding="utf-8")

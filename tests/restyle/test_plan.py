@@ -151,6 +151,6 @@ def test_make_plan_accepts_a_folder(image_folder: Path) -> None:
     assert [j.image_stem for j in plan.jobs] == ["boy_walking_on_beach_02", "red_house", "sleeping_cat"]
     assert plan.images[1] == {
         "stem": "red_house",
-        "path": str(image_folder / "red_house.png"),
+        "path": str((image_folder / "red_house.png").resolve()),
         "description": "a red house, at dusk",
     }
