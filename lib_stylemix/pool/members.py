@@ -63,8 +63,13 @@ def short_token(member: Member, length: int = 6) -> str:
     """A few file-name-safe characters that identify a parent inside a child's name."""
     if member.kind == RECIPE:
         return member.recipe.digest()[:length]
-    token = re.sub(r"[^A-Za-z0-9]+", "", member.name)
-    return (token or member.recipe.digest())[:length]
+    words = [w for w in re.split(r"[^A-Za-z0-9]+", member.name) if w]
+    if not words:
+        return member.recipe.digest()[:length]
+    # First and last word keep "synthetic_style_04" apart from "synthetic_style_05" ("synt04").
+    token = words[0][: length - min(len(words[-1]), length // 2)] + words[-1][: length // 2] if len(words) > 1 \
+        else words[0]
+    return token[:length]
 
 
 def recipe_name(recipe: Recipe, parents: list[Member]) -> str:

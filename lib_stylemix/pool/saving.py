@@ -51,25 +51,35 @@ def save_member(
     by_key = {r.key: r for r in roots}
     terms = [MergeTerm(by_key[key].lora, weight, block_weights)
              for key, weight, block_weights in member.recipe.merge_weights()]
-    merged = merge(terms, method="svd", rank=rank, progress=progress, cancel=cancel)
+    # When the exact concat already fits the rank budget (e.g. a crossover, or one parent per block) it is
+    # written as is: no compression needed, retained energy 1.
+    method = "concat" if _concat_rank(terms) <= rank else "svd"
+    merged = merge(terms, method=method, rank=rank if method == "svd" else None, progress=progress, cancel=cancel)
     names = pool.root_names()
     metadata = {
         "ss_output_name": target.stem,
         DIGEST_KEY: digest,
         "stylemix_recipe": json.dumps(member.recipe.to_json(names), separators=(",", ":")),
-        "stylemix_parents": json.dumps(list(member.parents)),
+        "stylemix_lineage_parents": json.dumps(list(member.parents)),
         "stylemix_generation": str(member.generation),
         "stylemix_score": "" if member.score is None else repr(float(member.score)),
         "stylemix_score_kind": score_kind or "",
         "stylemix_origin": json.dumps(member.origin, separators=(",", ":")),
         "stylemix_max_rank": str(rank),
-        "stylemix_retained_energy": repr(float(merged.retained_energy or 1.0)),
+        "stylemix_retained_energy": repr(float(1.0 if merged.retained_energy is None else merged.retained_energy)),
     }
     written = write_lora(merged, target, dtype=dtype, extra_metadata=metadata, parents=_parent_files(roots),
                          overwrite=False)
     member.path = Path(written.path)
-    member.retained_energy = merged.retained_energy
+    member.retained_energy = 1.0 if merged.retained_energy is None else float(merged.retained_energy)
     return member.path
+
+
+def _concat_rank(terms: list[Any]) -> int:
+    """Largest per-module rank an exact concat of `terms` would have (terms with weight 0 there drop out)."""
+    modules = set().union(*(t.file.modules for t in terms))
+    return max((sum(t.file.modules[m].rank for t in terms if m in t.file.modules and t.weight_for(m) != 0.0)
+                for m in modules), default=0)
 
 
 def _parent_files(roots: list[Any]) -> tuple[Any, ...]:
