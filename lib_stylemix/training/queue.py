@@ -17,7 +17,7 @@ from typing import Any
 
 from lib_stylemix.errors import StyleMixError
 from lib_stylemix.fsutil import write_atomic
-from lib_stylemix.seams import CancelToken, GpuHandoff
+from lib_stylemix.seams import CancelToken, GpuHandoff, NoGpuHandoff
 from lib_stylemix.training.config import TrainJob
 from lib_stylemix.training.progress import ProgressEvent
 from lib_stylemix.training.runner import TrainingRunner
@@ -65,6 +65,27 @@ def epoch_of(job: TrainJob, path: str) -> int | None:
     if name.startswith(prefix) and name[len(prefix) :].isdigit():
         return int(name[len(prefix) :])
     return None
+
+
+class _HeldHandoff:
+    """Passes the first `release()` on and defers `restore()` until the queue is done."""
+
+    def __init__(self, inner: GpuHandoff) -> None:
+        self._inner = inner
+        self._released = False
+
+    def release(self) -> None:
+        if not self._released:
+            self._inner.release()
+            self._released = True
+
+    def restore(self) -> None:
+        pass
+
+    def finish(self) -> None:
+        if self._released:
+            self._released = False
+            self._inner.restore()
 
 
 class TrainingQueue:
@@ -188,18 +209,26 @@ class TrainingQueue:
         poll_s: float = 0.2,
         **runner_kwargs: Any,
     ) -> list[QueueEntry]:
-        """Run pending jobs in order until none is left or the queue is cancelled; returns the entries run."""
+        """Run pending jobs in order until none is left or the queue is cancelled; returns the entries run.
+
+        The GPU is released once, before the first job that really launches, and restored after the last one,
+        so the host does not reload its model between two trainings.
+        """
         self._stop.clear()
         done: list[QueueEntry] = []
-        while not self._stop.is_set() and not (cancel is not None and cancel.cancelled()):
-            with self._lock:
-                entry = next((e for e in self._entries if e.status == PENDING), None)
-            if entry is None:
-                break
-            self._run_one(entry, on_event, on_file, cancel, handoff, poll_s, runner_kwargs)
-            done.append(entry)
-            if on_entry_done is not None:
-                on_entry_done(entry)
+        held = _HeldHandoff(handoff or NoGpuHandoff())
+        try:
+            while not self._stop.is_set() and not (cancel is not None and cancel.cancelled()):
+                with self._lock:
+                    entry = next((e for e in self._entries if e.status == PENDING), None)
+                if entry is None:
+                    break
+                self._run_one(entry, on_event, on_file, cancel, held, poll_s, runner_kwargs)
+                done.append(entry)
+                if on_entry_done is not None:
+                    on_entry_done(entry)
+        finally:
+            held.finish()
         return done
 
     def _run_one(self, entry, on_event, on_file, cancel, handoff, poll_s, runner_kwargs) -> None:

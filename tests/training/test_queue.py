@@ -31,7 +31,17 @@ def test_runs_in_order_announces_files_and_persists(jobs, fake_env, tmp_path):
     queue = TrainingQueue(state)
     ids = [queue.add(job).id for job in jobs[:2]]
     files: list[tuple[str, str, int | None]] = []
-    ran = queue.run(on_file=lambda i, p, e: files.append((i, Path(p).name, e)))
+    handoff_calls: list[str] = []
+
+    class Handoff:
+        def release(self) -> None:
+            handoff_calls.append("release")
+
+        def restore(self) -> None:
+            handoff_calls.append("restore")
+
+    ran = queue.run(on_file=lambda i, p, e: files.append((i, Path(p).name, e)), handoff=Handoff())
+    assert handoff_calls == ["release", "restore"]  # once for the whole queue, not per job
     assert [e.id for e in ran] == ids and all(e.status == "succeeded" for e in ran)
     assert files == [
         (ids[0], "alpha-000001.safetensors", 1),
