@@ -5,7 +5,6 @@ only while it runs (A1111), so our package is imported here at top level, where 
 and `scripts.basedir()` is read here, the only moment it points at this extension.
 """
 
-import gradio as gr  # noqa: F401  (the webui has it; importing early surfaces a broken install here)
 from modules import scripts
 
 import lib_stylemix.webui.script as stylemix_script

@@ -1,0 +1,5 @@
+TAG = "v1.10.1"
+
+
+def git_tag():
+    return TAG

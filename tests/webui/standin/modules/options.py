@@ -1,0 +1,47 @@
+class OptionInfo:
+    def __init__(
+        self,
+        default=None,
+        label="",
+        component=None,
+        component_args=None,
+        onchange=None,
+        section=None,
+        refresh=None,
+        comment_before="",
+        comment_after="",
+        infotext=None,
+        restrict_api=False,
+        category_id=None,
+    ):
+        self.default = default
+        self.label = label
+        self.component = component
+        self.component_args = component_args
+        self.onchange = onchange
+        self.section = section
+        self.refresh = refresh
+        self.category_id = category_id
+
+
+class Options:
+    """`opts`: values in `data`, registered options in `data_labels`; attribute reads fall back to defaults."""
+
+    def __init__(self, data_labels=None):
+        super().__setattr__("data_labels", dict(data_labels or {}))
+        super().__setattr__("data", {k: v.default for k, v in self.data_labels.items()})
+
+    def add_option(self, key, info):
+        self.data_labels[key] = info
+        if key not in self.data:
+            self.data[key] = info.default
+
+    def __getattr__(self, item):
+        if item in self.data:
+            return self.data[item]
+        if item in self.data_labels:
+            return self.data_labels[item].default
+        raise AttributeError(item)
+
+    def __setattr__(self, key, value):
+        self.data[key] = value

@@ -1,0 +1,9 @@
+events = []
+
+
+def unload_all_models():
+    events.append("unload_all_models")
+
+
+def soft_empty_cache(force=False):
+    events.append("soft_empty_cache")

@@ -1,0 +1,138 @@
+"""WebuiHost and the pieces behind it: LoRA folder + refresh, settings, GPU hand-off, generators."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lib_stylemix.errors import StyleMixError
+from lib_stylemix.fsutil import write_atomic
+from lib_stylemix.restyle.plan import RestyleJob
+from lib_stylemix.settings import StyleMixSettings
+from lib_stylemix.webui.host import WebuiHost
+from lib_stylemix.webui.options import PREFIX, read_settings, register_settings
+from tests.webui.conftest import make_images
+
+
+def test_lora_folder_respects_lora_dir_with_fallback(webui, tmp_path):
+    host = WebuiHost()
+    assert host.lora_registry().folder() == webui.root / "models" / "Lora"
+    webui.shared.cmd_opts.lora_dir = str(tmp_path / "elsewhere")
+    assert host.lora_registry().folder() == tmp_path / "elsewhere"
+    del webui.shared.cmd_opts.lora_dir  # Lora extension disabled: the flag does not exist
+    assert host.lora_registry().folder() == webui.root / "models" / "Lora"
+
+
+def test_saved_lora_is_listed_after_refresh(webui):
+    registry = WebuiHost().lora_registry()
+    webui.networks.list_available_networks()
+    write_atomic(registry.folder() / "merge-a.safetensors", b"x")
+    assert "merge-a" not in webui.networks.available_networks
+    before = webui.networks.refresh_count
+    registry.refresh()
+    assert webui.networks.refresh_count == before + 1
+    assert "merge-a" in webui.networks.available_networks
+
+
+def test_refresh_without_lora_extension_does_not_fail(webui, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "networks", None)
+    WebuiHost().lora_registry().refresh()
+
+
+def test_settings_read_with_defaults_before_and_after_registration(webui):
+    assert read_settings() == StyleMixSettings()  # on_ui_settings has not run (API mode, --nowebui)
+    webui.shared.opts.data[PREFIX + "steps"] = "nonsense"
+    webui.shared.opts.data[PREFIX + "epoch_strengths"] = "0.5, 0.75\n1"
+    settings = read_settings()
+    assert settings.steps == 20 and settings.epoch_strengths == (0.5, 0.75, 1.0)
+
+
+def test_register_settings_adds_a_section(webui):
+    pytest.importorskip("gradio")  # component classes come from gradio; the gradio tests cover building them
+    register_settings()
+    labels = webui.shared.opts.data_labels
+    info = labels[PREFIX + "preview_prompts"]
+    assert info.section == ("stylemix", "StyleMix")
+    assert info.default == "\n".join(StyleMixSettings().preview_prompts)
+    assert read_settings() == StyleMixSettings()
+
+
+def test_gpu_handoff(webui):
+    webui.load_model("sd1")
+    handoff = WebuiHost().gpu_handoff()
+    handoff.release()
+    handoff.restore()
+    if webui.kind == "a1111":
+        assert webui.sd_models.events == ["unload", "to_device"]
+        assert webui.sd_models.model_data.sd_model.device == "cuda"
+    else:
+        from backend import memory_management
+
+        assert memory_management.events == ["unload_all_models", "soft_empty_cache"]
+        assert webui.sd_models.events == []
+
+
+def test_checkpoint_facts(webui):
+    host = WebuiHost()
+    assert host.can_generate() is not None and host.checkpoint_arch() is None and host.current_checkpoint() is None
+    with pytest.raises(StyleMixError, match="No Stable Diffusion checkpoint"):
+        host.txt2img_generator()
+    webui.load_model("sdxl")
+    assert host.can_generate() is None
+    assert host.checkpoint_arch() == "sdxl"
+    assert host.current_checkpoint() == Path("models/Stable-diffusion/v1-5.safetensors")
+
+
+def test_tab_txt2img_generator_keeps_our_seed(webui):
+    """A fresh p gets the always-on scripts; is_api keeps the built-in seed script from overwriting the seed."""
+    webui.load_scripts()
+    webui.make_runner()
+    webui.load_model("sd1")
+    images = WebuiHost().txt2img_generator().generate("a cat <lora:ink:0.8>", "ugly", 77, 10, "Euler", 5.0, 64, 64)
+    call = webui.processing.calls[0]
+    assert call["seed"] == 77 and call["is_api"] is True
+    assert call["loras"] == [("ink", 0.8)]
+    assert call["controlnet"] == []  # ControlNet ran with its default (disabled) units
+    assert len(images) == 1 and images[0].image.size == (64, 64) and "Seed: 77" in images[0].infotext
+
+
+def test_tab_restyle_generator(webui, tmp_path):
+    webui.load_scripts()
+    webui.make_runner()
+    webui.load_model("sdxl")
+    generator = WebuiHost().restyle_generator()
+    assert generator.controlnet_model == "diffusers_xl_canny_mid [112a778d]"
+    image = make_images(tmp_path / "set", 1) / "photo1.png"
+    job = RestyleJob(
+        "ink__photo1",
+        "ink",
+        "ink",
+        str(image),
+        "photo1",
+        "a photo",
+        "ink art, a photo",
+        "",
+        5,
+        sampler="Euler",
+        steps=4,
+        width=64,
+        height=64,
+    )
+    out = generator.generate(job)
+    assert len(out) == 1
+    assert webui.processing.calls[0]["controlnet"][0]["model"] == "diffusers_xl_canny_mid [112a778d]"
+    assert webui.processing.calls[0]["seed"] == 5
+
+
+def test_interrupt_during_a_job_raises_cancelled(webui, tmp_path):
+    from lib_stylemix.errors import CancelledError
+
+    webui.load_scripts()
+    webui.make_runner()
+    webui.load_model("sd1")
+    webui.processing.before_batch_hooks.append(lambda p, n: webui.shared.state.interrupt())
+    with pytest.raises(CancelledError):
+        WebuiHost().txt2img_generator().generate("a cat", "", 1, 4, "Euler", 5.0, 64, 64)

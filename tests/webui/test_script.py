@@ -1,0 +1,159 @@
+"""The txt2img Script driven like the webui drives it: `txt2img()` → `ScriptRunner.run` → our `run`."""
+
+from __future__ import annotations
+
+import pytest
+
+from lib_stylemix.errors import StyleMixError
+from lib_stylemix.webui.script import TITLE
+from tests.webui.conftest import make_images, upload
+
+SD15_CANNY = "control_v11p_sd15_canny [d14c016b]"
+
+
+def _args(webui, folder="", uploads=None, styles="ink wash\npop art", out="out/restyle", low=60, high=160):
+    """The flat script_args tuple the UI would send with our Script selected."""
+    runner = webui.runner
+    ours = webui.script(TITLE)
+    args = list(runner.default_args(selected_title=TITLE))
+    args[ours.args_from : ours.args_to] = [
+        str(folder),
+        uploads,
+        styles,
+        "{style} art, {description}",
+        low,
+        high,
+        0.9,
+        "per-image",
+        1234,
+        str(out),
+    ]
+    return tuple(args)
+
+
+@pytest.fixture
+def ready(webui):
+    webui.load_scripts()
+    webui.make_runner()
+    webui.load_model("sd1")
+    return webui
+
+
+def _txt2img(webui, args):
+    return webui.processing.txt2img(
+        args,
+        prompt="ignored",
+        negative_prompt="blurry",
+        steps=12,
+        sampler_name="Euler",
+        cfg_scale=6.0,
+        width=64,
+        height=64,
+        seed=-1,
+    )
+
+
+def test_run_returns_processed_with_grid_and_images(ready, tmp_path):
+    folder = make_images(tmp_path / "set", 2)
+    args = _args(ready, folder, out=tmp_path / "out")
+    runner_slices = [(s.args_from, s.args_to) for s in ready.runner.scripts]
+    processed = _txt2img(ready, args)
+    calls = ready.processing.calls
+    assert len(calls) == 4  # 2 images × 2 styles, and no extra generation after run()
+    assert len(processed.images) == len(processed.infotexts) == 1 + 4
+    assert processed.index_of_first_image == 1
+    assert processed.images[0].size != (64, 64)  # the images × styles grid page comes first
+    assert all(image.size == (64, 64) for image in processed.images[1:])
+    for call in calls:
+        assert call["controlnet"] == [
+            {
+                "module": "canny",
+                "model": SD15_CANNY,
+                "weight": 0.9,
+                "low": 60,
+                "high": 160,
+                "control_mode": "Balanced",
+                "resize_mode": "Crop and Resize",
+                "save_detected_map": False,
+                "image_shape": (64, 64, 3),
+            }
+        ]
+        assert (call["negative"], call["steps"], call["sampler"], call["cfg"]) == ("blurry", 12, "Euler", 6.0)
+        assert call["enable_hr"] is False
+    assert calls[0]["prompt"] == "ink wash art, a test photo number 1"
+    assert {c["seed"] for c in calls[:2]} != {-1}  # plan seeds, not the txt2img seed box
+    assert [(s.args_from, s.args_to) for s in ready.runner.scripts] == runner_slices
+    assert "ink wash art" in processed.infotexts[1]
+    written = sorted((tmp_path / "out").rglob("*.png"))
+    assert len([p for p in written if p.parent.name != "grids"]) == 4
+    assert ready.shared.state.job_count == 4
+
+
+def test_interrupt_returns_what_is_done_and_rerun_resumes(ready, tmp_path):
+    folder = make_images(tmp_path / "set", 2)
+    args = _args(ready, folder, out=tmp_path / "out")
+    state = ready.shared.state
+
+    def press_interrupt(p, batch):
+        if len(ready.processing.calls) == 1:  # during the second job
+            state.interrupt()
+
+    ready.processing.before_batch_hooks.append(press_interrupt)
+    processed = _txt2img(ready, args)
+    assert "interrupted" in processed.info
+    assert len(processed.images) == len(processed.infotexts)
+    assert len(processed.images) - processed.index_of_first_image == 1  # only the first job finished
+    ready.processing.before_batch_hooks.clear()
+    state.interrupted = False  # wrap_gradio_call resets the flags after the request
+    ready.processing.calls.clear()
+    resumed = _txt2img(ready, args)
+    assert len(ready.processing.calls) == 3  # the finished job is not generated again
+    assert len(resumed.images) - resumed.index_of_first_image == 4
+    assert "3 written, 1 resumed" in resumed.info
+
+
+def test_stop_after_current_stops_the_run(ready, tmp_path):
+    folder = make_images(tmp_path / "set", 2)
+    state = ready.shared.state
+
+    def stop_after_this(p, batch):
+        if len(ready.processing.calls) == 1:
+            state.stop_generating()
+
+    ready.processing.before_batch_hooks.append(stop_after_this)
+    processed = _txt2img(ready, _args(ready, folder, out=tmp_path / "out"))
+    assert len(ready.processing.calls) == 2  # the current image was finished, nothing after it was started
+    assert "interrupted" in processed.info
+    assert len(processed.images) == len(processed.infotexts)
+
+
+def test_uploads_are_copied_next_to_the_output(ready, tmp_path):
+    folder = make_images(tmp_path / "set", 1)
+    uploads = [upload(folder / "photo1.png")]
+    processed = _txt2img(ready, _args(ready, "", uploads=uploads, styles="ink", out=tmp_path / "out"))
+    assert (tmp_path / "out-uploads" / "photo1.png").is_file()
+    assert len(processed.images) == len(processed.infotexts) == 2  # grid page + the one image
+    assert processed.index_of_first_image == 1
+    assert ready.processing.calls[0]["prompt"] == "ink art, photo1"  # description from the file name
+
+
+def test_missing_controlnet_fails_before_generating(webui, tmp_path):
+    webui.load_scripts(with_controlnet=False)
+    webui.make_runner()
+    webui.load_model("sd1")
+    folder = make_images(tmp_path / "set", 1)
+    with pytest.raises(StyleMixError, match="ControlNet is not available"):
+        _txt2img(webui, _args(webui, folder, out=tmp_path / "out"))
+    assert webui.processing.calls == []
+
+
+def test_sdxl_checkpoint_gets_the_xl_canny_model(ready, tmp_path):
+    ready.load_model("sdxl")
+    folder = make_images(tmp_path / "set", 1)
+    _txt2img(ready, _args(ready, folder, styles="ink", out=tmp_path / "out"))
+    assert ready.processing.calls[0]["controlnet"][0]["model"] == "diffusers_xl_canny_mid [112a778d]"
+
+
+def test_no_input_is_a_clear_error(ready, tmp_path):
+    with pytest.raises(StyleMixError, match="choose an image folder or upload images"):
+        _txt2img(ready, _args(ready, "", out=tmp_path / "out"))
