@@ -7,9 +7,10 @@ cannot do (generate images) shows the host's reason instead of buttons that woul
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lib_stylemix.ui.host import Host, StandaloneHost
 
@@ -19,9 +20,18 @@ if TYPE_CHECKING:
 TAB_TITLE = "StyleMix"
 TAB_ELEM_ID = "stylemix"
 
+# Status lines (`common.message_html`). The webui gets the same rules from the extension's style.css.
+STANDALONE_CSS = """
+.stylemix-msg { padding: 6px 10px; border-radius: 6px; margin: 2px 0; }
+.stylemix-msg-ok { background: rgba(34, 160, 80, 0.12); border-left: 4px solid #22a050; }
+.stylemix-msg-info { background: rgba(80, 120, 200, 0.12); border-left: 4px solid #5078c8; }
+.stylemix-msg-warn { background: rgba(230, 160, 20, 0.15); border-left: 4px solid #e6a014; }
+.stylemix-msg-error { background: rgba(220, 50, 50, 0.12); border-left: 4px solid #dc3232; }
+"""
 
-def _unavailable(reason: str) -> Callable[[Host], None]:
-    def build(host: Host) -> None:
+
+def _unavailable(reason: str) -> Callable[[], None]:
+    def build() -> None:
         import gradio as gr
 
         gr.Markdown(f"**Not available here.** {reason}")
@@ -29,40 +39,41 @@ def _unavailable(reason: str) -> Callable[[Host], None]:
     return build
 
 
-def _panels(host: Host, standalone: bool) -> list[tuple[str, str, Callable[[Host], None]]]:
+def _panels(host: Host, standalone: bool, pool_state: Any) -> list[tuple[str, str, Callable[[], None]]]:
     """(title, elem_id, builder) for each panel, in workflow order."""
     from lib_stylemix.ui.dataset_panel import build_dataset_panel
     from lib_stylemix.ui.pool_panel import build_pool_panel
 
     reason = host.can_generate()
-    if standalone:
-        restyle = train = epochs = _unavailable(reason or "This panel needs the webui.")
-    else:
+    restyle = epochs = train = _unavailable(reason or "This panel needs the webui.")
+    if not standalone:
         from lib_stylemix.ui.epochs_panel import build_epochs_panel
         from lib_stylemix.ui.restyle_panel import build_restyle_panel
         from lib_stylemix.ui.train_panel import build_train_panel
 
-        restyle = _unavailable(reason) if reason else build_restyle_panel
-        epochs = _unavailable(reason) if reason else build_epochs_panel
-        train = build_train_panel
+        if reason is None:
+            restyle = functools.partial(build_restyle_panel, host)
+            epochs = functools.partial(build_epochs_panel, host, pool_state)
+        train = functools.partial(build_train_panel, host)
     return [
-        ("Dataset", "stylemix_panel_dataset", build_dataset_panel),
+        ("Dataset", "stylemix_panel_dataset", functools.partial(build_dataset_panel, host)),
         ("Restyle", "stylemix_panel_restyle", restyle),
         ("Train", "stylemix_panel_train", train),
         ("Epochs", "stylemix_panel_epochs", epochs),
-        ("Pool", "stylemix_panel_pool", build_pool_panel),
+        ("Pool", "stylemix_panel_pool", functools.partial(build_pool_panel, host, pool_state)),
     ]
 
 
 def _build(host: Host, *, standalone: bool, theme: object = None) -> gr.Blocks:
     import gradio as gr
 
-    kwargs = {"theme": theme} if theme is not None else {}
+    kwargs: dict[str, Any] = {"theme": theme, "css": STANDALONE_CSS} if standalone else {}
     with gr.Blocks(analytics_enabled=False, title=TAB_TITLE, **kwargs) as blocks:
+        pool_state = gr.State(None)
         with gr.Tabs(elem_id="stylemix_tabs"):
-            for title, elem_id, build in _panels(host, standalone):
+            for title, elem_id, build in _panels(host, standalone, pool_state):
                 with gr.Tab(title, elem_id=elem_id):
-                    build(host)
+                    build()
         gr.Markdown(f"StyleMix · host: {host.label}", elem_id="stylemix_footer")
     return blocks
 

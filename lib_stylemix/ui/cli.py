@@ -56,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
     from lib_stylemix.ui.app import build_standalone_app
 
     app = build_standalone_app(lora_dir=lora_dir)
-    say(f"StyleMix UI on http://{host}:{args.port}/ (LoRA folder: {lora_dir.resolve()}); Ctrl+C stops it")
+    shown = f"[{host}]" if ":" in host else host
+    say(f"StyleMix UI on http://{shown}:{args.port}/ (LoRA folder: {lora_dir.resolve()}); Ctrl+C stops it")
     app.queue().launch(server_name=host, server_port=args.port, share=False, inbrowser=False,
                        show_api=False, quiet=True)
     return 0

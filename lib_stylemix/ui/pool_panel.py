@@ -1,6 +1,8 @@
-"""The Pool panel: load, compare, merge, evolve, preview, keep, save and trace LoRAs (gradio wiring only)."""
+"""The Pool panel: load, compare, merge, evolve, preview, keep, save and trace LoRAs (gradio wiring only).
 
-from __future__ import annotations
+No `from __future__ import annotations` here: gradio finds the `gr.SelectData` parameter of a handler by
+evaluating its annotation, which must therefore be a real class, not a string.
+"""
 
 from pathlib import Path
 from typing import Any
@@ -24,11 +26,11 @@ METRIC_CHOICES = ["frobenius", "cosine"]
 SCORE_CHOICES = ["novelty", "legacy-average"]
 
 
-def build_pool_panel(host: Host) -> None:
-    """Add the Pool panel's components and events to the enclosing gradio Blocks."""
+def build_pool_panel(host: Host, session: Any = None) -> None:
+    """Add the Pool panel to the enclosing Blocks; `session` is a `gr.State` it may share with other panels."""
     import gradio as gr
 
-    session = gr.State(None)
+    session = session if session is not None else gr.State(None)
     gr.Markdown(
         "Load LoRA files, see how far apart they are, merge them exactly, or evolve new ones. "
         "Nothing is written until you merge, or keep and save a candidate."
@@ -48,6 +50,7 @@ def build_pool_panel(host: Host) -> None:
         selected = gr.Dropdown(label="Selected members (for remove and merge)", choices=[], multiselect=True,
                                scale=4, elem_id="stylemix_pool_selected")
         remove_btn = gr.Button("Remove from pool", scale=1, elem_id="stylemix_pool_remove")
+        refresh_btn = gr.Button("Refresh", scale=1, elem_id="stylemix_pool_refresh")
 
     with gr.Tabs(elem_id="stylemix_pool_tabs"):
         with gr.Tab("Compare", elem_id="stylemix_pool_tab_compare"):
@@ -179,6 +182,10 @@ def build_pool_panel(host: Host) -> None:
         sess, msg, err = run(lambda s, progress, cancel: logic.remove_members(s, names or []), sess)
         return (sess, err or message_html(msg, "ok"), *lists(sess))
 
+    def on_refresh(sess):
+        sess = sess if isinstance(sess, logic.PoolSession) else logic.PoolSession()
+        return (sess, message_html(f"The pool has {len(sess.pool or [])} member(s).", "ok"), *lists(sess))
+
     def on_compare(sess, metric_value, progress=gr.Progress()):  # noqa: B008 (gradio reads the tracker from the default)
         def work(s, progress, cancel):
             comparison = logic.compare(s, metric_value)
@@ -284,6 +291,7 @@ def build_pool_panel(host: Host) -> None:
     load_btn.click(on_load, [session, sources, uploads], [session, status, *list_outputs])
     example_btn.click(on_example, [session], [session, status, sources, *list_outputs])
     remove_btn.click(on_remove, [session, selected], [session, status, *list_outputs])
+    refresh_btn.click(on_refresh, [session], [session, status, *list_outputs])
     compare_btn.click(on_compare, [session, metric], [session, status, heatmap, pairs])
     blocks_btn.click(on_blocks, [session, block_a, block_b], [session, status, blocks])
     merge_btn.click(on_merge, [session, selected, weights, method, rank, energy, out_name],

@@ -1,0 +1,102 @@
+"""The Restyle panel: images × styles through ControlNet canny, started from the tab (gradio wiring only)."""
+
+from __future__ import annotations
+
+from lib_stylemix.ui import dataset_logic, restyle_logic
+from lib_stylemix.ui.common import AnyCancel, GradioProgress, SessionJob, attempt, message_html
+from lib_stylemix.ui.host import Host
+
+
+def build_restyle_panel(host: Host) -> None:
+    """Add the Restyle panel to the enclosing Blocks; generation runs through `host.wrap_gpu`."""
+    import gradio as gr
+
+    settings = host.settings()
+    job = gr.State(None)
+    gr.Markdown("Render every image of a prepared set in every style, guided by its canny edges (the same plan "
+                "as the txt2img script *StyleMix: batch restyle*). A stopped run resumes where it left off.")
+    status = gr.HTML(elem_id="stylemix_restyle_status")
+    with gr.Row():
+        with gr.Column(scale=3):
+            folder = gr.Textbox(label="Prepared image folder", elem_id="stylemix_restyle_folder")
+            styles = gr.Textbox(label="Styles (one per line)", lines=4, elem_id="stylemix_restyle_styles")
+            template = gr.Textbox(label="Prompt template ({style}, {description}, {trigger}, {image})",
+                                  value=settings.default_template, elem_id="stylemix_restyle_template")
+            negative = gr.Textbox(label="Negative prompt", value=settings.negative_prompt,
+                                  elem_id="stylemix_restyle_negative")
+            with gr.Row():
+                seed_policy = gr.Radio(restyle_logic.SEED_POLICIES, value="per-image", label="Seed policy",
+                                       elem_id="stylemix_restyle_seed_policy")
+                seed = gr.Number(label="Seed", value=1234, precision=0, elem_id="stylemix_restyle_seed")
+            with gr.Row():
+                low = gr.Slider(1, 254, value=settings.canny_low, step=1, label="Canny low",
+                                elem_id="stylemix_restyle_canny_low")
+                high = gr.Slider(2, 255, value=settings.canny_high, step=1, label="Canny high",
+                                 elem_id="stylemix_restyle_canny_high")
+            output = gr.Textbox(label="Output folder", elem_id="stylemix_restyle_output")
+            with gr.Row():
+                plan_btn = gr.Button("Check plan", elem_id="stylemix_restyle_plan")
+                run_btn = gr.Button("Restyle", variant="primary", elem_id="stylemix_restyle_run")
+                stop_btn = gr.Button("Stop", variant="stop", elem_id="stylemix_restyle_stop")
+        with gr.Column(scale=2):
+            preview_name = gr.Dropdown(label="Canny preview of one image", choices=[],
+                                       elem_id="stylemix_restyle_preview_image")
+            preview = gr.Image(label="Edge map", type="pil", interactive=False, elem_id="stylemix_restyle_preview")
+    gallery = gr.Gallery(label="Results", columns=6, height="auto", elem_id="stylemix_restyle_gallery")
+    grids = gr.Gallery(label="Images × styles grid", columns=1, height="auto", elem_id="stylemix_restyle_grids")
+
+    def on_folder(path):
+        names, err = attempt(lambda: dataset_logic.image_names(path), "list images")
+        if err:
+            return gr.update(), gr.update(choices=[], value=None)
+        return (restyle_logic.default_output(path, settings.restyle_output_dir),
+                gr.update(choices=names, value=names[0] if names else None))
+
+    def on_preview(path, name, lo, hi):
+        if not name:
+            return gr.update(), gr.update()
+        out, err = attempt(lambda: dataset_logic.canny_preview(path, name, lo, hi, False), "canny preview")
+        if err:
+            return err, gr.update()
+        image, text = out
+        return message_html(text, "warn" if "too " in text else "ok"), image
+
+    def plan_from(path, styles_text, template_text, negative_text, policy, seed_value, lo, hi):
+        return restyle_logic.build_plan(path, styles_text, template_text, negative_text, policy, seed_value, lo, hi,
+                                        host.settings())
+
+    def on_plan(*values):
+        plan, err = attempt(lambda: plan_from(*values), "restyle plan")
+        return err or message_html(restyle_logic.plan_summary(plan), "ok")
+
+    def on_run(state, *values, progress=gr.Progress()):  # noqa: B008 (gradio reads the tracker from the default)
+        *plan_values, out_dir = values
+        state = state if isinstance(state, SessionJob) else SessionJob()
+        cancel = AnyCancel([state.start(), host.cancel_token()])
+
+        def work():
+            plan = plan_from(*plan_values)
+            generator = host.restyle_generator()
+            return restyle_logic.run_plan(plan, generator, out_dir, backend=host.label,
+                                          progress=GradioProgress(progress, host.progress()), cancel=cancel)
+
+        out, err = attempt(work, "restyle")
+        if err:
+            return state, err, gr.update(), gr.update()
+        _, summary, images, grid_paths = out
+        return state, message_html(summary, "ok"), images, grid_paths
+
+    def on_stop(state):
+        if isinstance(state, SessionJob):
+            state.stop()
+        return message_html("Stopping after the current image…", "warn")
+
+    plan_inputs = [folder, styles, template, negative, seed_policy, seed, low, high]
+    folder.submit(on_folder, [folder], [output, preview_name])
+    folder.blur(on_folder, [folder], [output, preview_name])
+    preview_name.change(on_preview, [folder, preview_name, low, high], [status, preview])
+    for slider in (low, high):
+        slider.release(on_preview, [folder, preview_name, low, high], [status, preview])
+    plan_btn.click(on_plan, plan_inputs, [status])
+    run_btn.click(host.wrap_gpu(on_run), [job, *plan_inputs, output], [job, status, gallery, grids])
+    stop_btn.click(on_stop, [job], [status], queue=False)

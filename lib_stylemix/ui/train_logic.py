@@ -1,0 +1,168 @@
+"""What the Train panel does, without gradio: check sd-scripts, plan per-style jobs, run the queue in the
+background and report its progress and log tail."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lib_stylemix.errors import StyleMixError
+from lib_stylemix.seams import CancelFlag, GpuHandoff
+
+if TYPE_CHECKING:
+    from lib_stylemix.settings import StyleMixSettings
+    from lib_stylemix.training.locate import SdScripts
+    from lib_stylemix.training.progress import ProgressEvent
+    from lib_stylemix.training.queue import TrainingQueue
+
+QUEUE_HEADERS = ["id", "style", "status", "files", "final file", "error"]
+QUEUE_FILE = "queue.json"
+
+
+def locate(folder: str, python: str, settings: StyleMixSettings) -> SdScripts:
+    from lib_stylemix.training.locate import locate_sd_scripts
+
+    return locate_sd_scripts(explicit=(folder or "").strip() or None, setting=settings.sd_scripts_dir or None,
+                             python_setting=(python or "").strip() or settings.sd_scripts_python or None)
+
+
+def check(folder: str, python: str, settings: StyleMixSettings) -> tuple[bool, str]:
+    """(ok, report text) for the sd-scripts location the panel shows."""
+    from lib_stylemix.training.locate import check_sd_scripts
+
+    report = check_sd_scripts(locate(folder, python, settings))
+    lines = [f"sd-scripts: {report.root} (found via {report.source})", f"Python: {report.python}"]
+    if report.env is not None:
+        lines.append(f"torch {report.env.torch or 'missing'}, accelerate {report.env.accelerate or 'missing'}")
+    lines += [f"problem: {p}" for p in report.problems] + [f"note: {n}" for n in report.notes]
+    return report.ok, "\n".join(lines)
+
+
+class TrainingService:
+    """The host's one training queue (one GPU), run on a background thread so the page stays responsive.
+
+    The queue file lives in the settings' training folder, so a restart still shows what finished and can
+    resume the rest.
+    """
+
+    def __init__(self, state_file: Path, handoff: GpuHandoff) -> None:
+        self.state_file = state_file
+        self._handoff = handoff
+        self._queue: TrainingQueue | None = None
+        self._thread: threading.Thread | None = None
+        self._cancel = CancelFlag()
+        self._lock = threading.Lock()
+        self.last_event: ProgressEvent | None = None
+        self.current: str = ""
+        self.error: str | None = None
+
+    @property
+    def queue(self) -> TrainingQueue:
+        from lib_stylemix.training.queue import TrainingQueue
+
+        if self._queue is None:
+            self._queue = TrainingQueue(self.state_file)
+        return self._queue
+
+    def add(self, folder: str, python: str, dataset: str, base_model: str, style: str, settings: StyleMixSettings,
+            output_root: Path, **train: Any) -> str:
+        """Plan a job for one style's dataset and queue it; returns a one-line summary."""
+        from lib_stylemix.training.config import TrainSettings, plan_training
+
+        if not (dataset or "").strip():
+            raise StyleMixError("dataset: type the style's training folder (from Restyle)")
+        if not (base_model or "").strip():
+            raise StyleMixError("base model: type the checkpoint file to train on")
+        values = {k: v for k, v in train.items() if v is not None}
+        train_settings = dataclasses.replace(TrainSettings(), **values)
+        job = plan_training(dataset.strip(), base_model.strip(), sd=locate(folder, python, settings),
+                            style=(style or "").strip() or None, settings=train_settings, output_root=output_root)
+        entry = self.queue.add(job)
+        return (f"Queued {entry.id}: {job.style!r} ({job.arch}, {job.epochs} epochs) → {job.final_file}; "
+                f"about {job.estimated_bytes / 1e6:.0f} MB per epoch file")
+
+    def remove(self, entry_id: str) -> str:
+        self.queue.remove(entry_id.strip())
+        return f"Removed {entry_id.strip()} from the queue."
+
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> str:
+        with self._lock:
+            if self.running():
+                raise StyleMixError("the queue is already running")
+            if not any(e.status in ("pending", "interrupted") for e in self.queue.entries()):
+                raise StyleMixError("nothing to train: add a job first")
+            self._cancel = CancelFlag()
+            self.error = None
+            self._thread = threading.Thread(target=self._run, name="stylemix-training", daemon=True)
+            self._thread.start()
+        return "Training started."
+
+    def _run(self) -> None:
+        try:
+            self.queue.resume(on_event=self._on_event, cancel=self._cancel, handoff=self._handoff)
+        except StyleMixError as exc:
+            self.error = str(exc)
+        except Exception as exc:  # a bug must not kill the page silently: show it and log it
+            from lib_stylemix.ui.common import log
+
+            log.exception("StyleMix training queue failed")
+            self.error = f"{type(exc).__name__}: {exc}"
+
+    def _on_event(self, entry: Any, event: ProgressEvent) -> None:
+        self.current = entry.job.style
+        self.last_event = event
+
+    def cancel(self) -> str:
+        self._cancel.cancel()
+        if self._queue is not None:
+            self._queue.cancel()
+        return "Cancelling: sd-scripts is being stopped; finished epoch files are kept."
+
+    def wait(self, timeout: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def rows(self) -> list[list[Any]]:
+        return [[e["id"], e["style"], e["status"], e["files"], e["final_file"] or "", e["error"] or ""]
+                for e in self.queue.status()["entries"]]
+
+    def progress_text(self) -> tuple[float | None, str]:
+        """(fraction done or None, one line about the running job)."""
+        event = self.last_event
+        if self.error:
+            return None, f"queue stopped: {self.error}"
+        if event is None:
+            return None, "running…" if self.running() else "idle"
+        parts = [self.current]
+        if event.epoch is not None:
+            parts.append(f"epoch {event.epoch}/{event.epochs or '?'}")
+        if event.step is not None:
+            parts.append(f"step {event.step}/{event.total or '?'}")
+        if event.loss is not None:
+            parts.append(f"loss {event.loss:.4f}")
+        if event.eta_s is not None:
+            parts.append(f"ETA {event.eta_s / 60:.0f} min")
+        state = "" if self.running() else " (finished)"
+        fraction = event.percent / 100 if event.percent is not None else None
+        return fraction, ", ".join(p for p in parts if p) + state
+
+    def log_tail(self, lines: int = 30) -> str:
+        """Last lines of the newest job log (the runner writes every console line there)."""
+        entries = [e for e in self.queue.entries() if e.log_path]
+        if not entries:
+            return ""
+        newest = max(entries, key=lambda e: e.started_at or 0.0)
+        path = Path(newest.log_path or "")
+        if not path.is_file():
+            return ""
+        with path.open("rb") as handle:
+            handle.seek(0, 2)
+            size = handle.tell()
+            handle.seek(max(0, size - 16384))
+            text = handle.read().decode("utf-8", errors="replace")
+        return "\n".join(text.replace("\r", "\n").splitlines()[-lines:])
