@@ -227,7 +227,9 @@ def build_manifest(plan: RestylePlan, out_dir: Path, result: RestyleResult, *, b
         )
     styles = []
     for name in plan.styles:
-        sample = next(j for j in plan.jobs if j.style == name)
+        sample = next((j for j in plan.jobs if j.style == name), None)
+        if sample is None:  # a hand-edited plan may drop every job of a style
+            continue
         n_images = done_per_style.get(sample.style_slug, 0)
         styles.append(
             {

@@ -157,3 +157,15 @@ def test_output_folder_guards(image_set: ImageSet, image_folder: Path, tmp_path:
     with pytest.raises(StyleMixError, match="not a StyleMix restyle manifest"):
         execute(plan, FakeGenerator(), foreign)
     assert (foreign / "manifest.json").read_text(encoding="utf-8") == '{"name": "someone else"}'
+
+
+def test_non_latin_prompts_survive_the_png_chunk(image_set: ImageSet, tmp_path: Path) -> None:
+    plan = make_plan(image_set, ["葛飾北斎", "Hokusai"], template="{style}の浮世絵, {description}", width=64, height=64)
+    plan.jobs = plan.jobs[:1]  # as if hand-edited: the second style has no job left
+    result = execute(plan, FakeGenerator(), tmp_path / "out", grid=False)
+    with Image.open(result.written[plan.jobs[0].job_id][0]) as image:
+        parsed = parse_infotext(image.text["parameters"])
+    assert parsed["Prompt"] == "葛飾北斎の浮世絵, boy walking on beach" and parsed["StyleMix style"] == "葛飾北斎"
+    assert plan.jobs[0].style_slug.startswith("style_")
+    manifest = json.loads(Path(result.manifest_path).read_text(encoding="utf-8"))
+    assert [s["style"] for s in manifest["styles"]] == ["葛飾北斎"]
