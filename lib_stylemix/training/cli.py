@@ -67,6 +67,10 @@ def register(subparsers) -> None:
     _add_state(q_status)
     q_status.add_argument("--json", action="store_true")
     q_status.set_defaults(func=_cmd_queue_status)
+    q_retry = queue_sub.add_parser("retry", help="put a failed or cancelled entry back to pending")
+    q_retry.add_argument("id")
+    _add_state(q_retry)
+    q_retry.set_defaults(func=_cmd_queue_retry)
     q_remove = queue_sub.add_parser("remove", help="drop an entry from the queue (its files stay)")
     q_remove.add_argument("id")
     _add_state(q_remove)
@@ -244,8 +248,10 @@ def _summary(job, result) -> dict[str, Any]:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from lib_stylemix.training.runner import run_training
+    from lib_stylemix.training.validate import validate_job
 
     job = _plan(args)
+    validate_job(job)
     say(f"training {job.style!r} ({job.arch}) -> {job.output_dir}; log {job.log_path}")
     printer = _ConsoleProgress(args.show_log)
     result = run_training(job, on_event=printer, grace_s=args.grace)
@@ -311,6 +317,14 @@ def _cmd_queue_status(args: argparse.Namespace) -> int:
         for item in status["entries"]:
             line = f"{item['id']}  {item['status']:<11} {item['style']}  files={item['files']}"
             say(line + (f"  error: {item['error']}" if item["error"] else ""))
+    return 0
+
+
+def _cmd_queue_retry(args: argparse.Namespace) -> int:
+    from lib_stylemix.training.queue import TrainingQueue
+
+    entry = TrainingQueue(args.state).retry(args.id)
+    say(f"{entry.id} ({entry.job.style!r}) is pending again")
     return 0
 
 

@@ -147,6 +147,18 @@ class TrainingQueue:
             self._entries.remove(entry)
             self._save()
 
+    def retry(self, entry_id: str) -> QueueEntry:
+        """Put a failed, cancelled or interrupted entry back to pending (it may replace its own earlier files)."""
+        with self._lock:
+            entry = self.get(entry_id)
+            if entry.status not in {FAILED, CANCELLED, INTERRUPTED}:
+                raise StyleMixError(
+                    f"queue entry {entry_id}: is {entry.status}, only failed/cancelled ones are retried"
+                )
+            entry.status, entry.error = PENDING, None
+            self._save()
+            return entry
+
     def get(self, entry_id: str) -> QueueEntry:
         for entry in self._entries:
             if entry.id == entry_id:

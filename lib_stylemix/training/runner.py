@@ -286,7 +286,8 @@ class TrainingRunner:
         if code == 0 and fresh:
             return TrainResult(status="succeeded", final_file=str(final), error=None, **base)
         if code == 0:
-            reason = self._parser.no_data_line or "no error reported"
+            # sd-scripts messages are "English / Japanese"; the English half is enough for the summary.
+            reason = (self._parser.no_data_line or "no error reported").split(" / ")[0]
             error = f"sd-scripts exited 0 but did not write {final}: {reason}"
         else:
             error = f"sd-scripts failed (exit {code}): {explain_failure(tail)}"

@@ -55,14 +55,24 @@ def test_runs_in_order_announces_files_and_persists(jobs, fake_env, tmp_path):
     assert json.loads(state.read_text())["entries"][1]["files"][-1].endswith("beta.safetensors")
 
 
-def test_failure_does_not_stop_the_queue(jobs, fake_env, tmp_path):
-    fake_env(FAKE_MODE="nodata")
+def test_failure_does_not_stop_the_queue_and_can_be_retried(jobs, fake_env, tmp_path):
+    fake_env(FAKE_MODE="fail", FAKE_FAIL_AT_EPOCH="2")
     queue = TrainingQueue(tmp_path / "q.json")
     for job in jobs[:2]:
         queue.add(job)
     ran = queue.run()
     assert [e.status for e in ran] == ["failed", "failed"]
-    assert "No data found" in ran[0].error
+    assert "RuntimeError: CUDA error" in ran[0].error
+    assert [Path(f).name for f in ran[0].files] == ["alpha-000001.safetensors"]  # announced before the failure
+    with pytest.raises(StyleMixError, match="only failed/cancelled ones are retried"):
+        queue.retry(queue.add(jobs[2]).id)
+    fake_env(FAKE_MODE="ok")
+    queue.retry(ran[0].id)  # its own epoch-1 file from the failed attempt may be replaced
+    again = queue.run()
+    assert [(e.job.style, e.status, e.attempts) for e in again] == [
+        ("alpha", "succeeded", 2),
+        ("gamma", "succeeded", 1),
+    ]
 
 
 def test_cancel_stops_the_queue_and_keeps_the_rest_pending(jobs, fake_env, tmp_path):

@@ -84,6 +84,7 @@ def test_exit_zero_without_output_is_a_failure(job, fake_env):
     result = run_training(job)
     assert result.status == "failed" and result.exit_code == 0 and result.final_file is None
     assert "exited 0 but did not write" in result.error and "No data found" in result.error
+    assert "画像" not in result.error  # the English half of the bilingual line is enough
 
 
 def test_missing_config_file_exit_code(job, fake_env, tmp_path):
