@@ -22,7 +22,9 @@ EVOLVED_DIR = "evolved"
 DEMO_SETTINGS = {"iterations": 2, "ratios": 3, "keep": 2, "crossover": True, "extrapolate": 0.25, "seed": 0}
 
 
-def run_demo(out: str | Path, *, lora_dir: str | Path | None = None, progress: Progress | None = None) -> dict[str, Any]:
+def run_demo(out: str | Path, *, lora_dir: str | Path | None = None,
+             progress: Progress | None = None) -> dict[str, Any]:
+    """Compare + short evolve into `out`; returns where everything was written (the CLI prints it)."""
     from lib_stylemix.pool.evolve import evolve
     from lib_stylemix.pool.figures import heatmap_figure, save_png
     from lib_stylemix.pool.pool import Pool

@@ -134,7 +134,8 @@ def evolve(
             if save_to is not None:
                 for member in kept:
                     gen.saved[member.name] = pool.save_recipe(member.name, save_to, max_rank=settings.max_rank,
-                                                              score_kind=settings.score, cancel=cancel)
+                                                              score_kind=settings.score, progress=progress,
+                                                              cancel=cancel)
         except CancelledError:
             result.cancelled = True
             break

@@ -109,7 +109,7 @@ def pool_map_figure(names: Sequence[str], gram: np.ndarray, edges: Sequence[tupl
                     arrowprops={"arrowstyle": "->", "color": "0.6", "lw": 0.8})
     scatter = ax.scatter(xy[:, 0], xy[:, 1], c=list(generations), cmap="plasma", s=60, zorder=3,
                          edgecolors="black", linewidths=0.5)
-    for (x, y), name in zip(xy, names):
+    for (x, y), name in zip(xy, names, strict=True):
         ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
     if len(set(generations)) > 1:
         fig.colorbar(scatter, ax=ax, label="generation", ticks=sorted(set(generations)))

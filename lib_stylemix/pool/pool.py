@@ -216,7 +216,7 @@ class Pool:
         files = old + new
         keys = [f.model_hash for f in files]
         total, by_block = self.cache.get(keys)
-        missing = [i for i in range(len(files)) if np.isnan(total[i]).any()]
+        missing = _to_compute(total)
         if missing:
             have = [i for i in range(len(files)) if i not in set(missing)]
             need_files = [files[i] for i in missing]
@@ -333,6 +333,16 @@ class Pool:
                 raise StyleMixError(f"{path}: member {name!r} has no lineage entry")
             self._members.append(self.history[name])
         self.generation = int(doc.get("generation", 0))
+
+
+def _to_compute(total: np.ndarray) -> list[int]:
+    """Files whose K rows must be computed: those the cache has never seen, plus enough others to cover any
+    unknown pair between known files (a cache shared by pools that were never compared)."""
+    need = {i for i in range(len(total)) if np.isnan(total[i, i])}
+    for i, j in zip(*np.nonzero(np.isnan(total)), strict=True):
+        if i not in need and j not in need:
+            need.add(int(j))
+    return sorted(need)
 
 
 def _place(target: np.ndarray, rows: list[int], cols: list[int], block: np.ndarray) -> None:

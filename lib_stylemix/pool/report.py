@@ -21,7 +21,7 @@ def build_report(pool: Pool, result: EvolveResult | None, extra: Mapping[str, An
     names = pool.root_names()
     norms = pool.norms()
     members = []
-    for member, norm in zip(pool.members, norms):
+    for member, norm in zip(pool.members, norms, strict=True):
         doc = member.to_json(names)
         doc["norm"] = float(norm)
         members.append(doc)

@@ -52,3 +52,39 @@ def make_dense_pool(n: int = 5, blocks: int = 3, seed: int = 0, shape: tuple[int
 @pytest.fixture
 def dense_pool() -> DensePool:
     return make_dense_pool()
+
+
+# Two small modules from each of four blocks: enough for per-block crossover, small enough to be fast.
+SMALL_MODULES = (
+    "lora_te_text_model_encoder_layers_0_self_attn_q_proj",
+    "lora_te_text_model_encoder_layers_0_self_attn_v_proj",
+    "lora_unet_down_blocks_0_attentions_0_proj_in",
+    "lora_unet_down_blocks_0_attentions_0_proj_out",
+    "lora_unet_mid_block_attentions_0_proj_in",
+    "lora_unet_mid_block_attentions_0_proj_out",
+    "lora_unet_up_blocks_3_attentions_2_proj_in",
+    "lora_unet_up_blocks_3_attentions_2_proj_out",
+)
+
+
+def make_small_files(folder, count=4, ranks=(4, 4, 2, 4)):
+    from lib_stylemix.lora import make_lora_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    return [make_lora_file(folder / f"style_{i}.safetensors", rank=ranks[i % len(ranks)], modules=SMALL_MODULES,
+                           seed=100 + i) for i in range(count)]
+
+
+@pytest.fixture
+def small_files(tmp_path):
+    return make_small_files(tmp_path / "loras")
+
+
+def dense_delta(path_or_file) -> dict[str, np.ndarray]:
+    """ΔW per module of a LoRA file, in float64 (test oracle: materialises everything)."""
+    import torch
+
+    from lib_stylemix.lora import open_lora
+
+    f = open_lora(path_or_file) if not hasattr(path_or_file, "factors") else path_or_file
+    return {m: f.factors(m, dtype=torch.float64).dense().numpy() for m in f.module_names}
