@@ -63,21 +63,27 @@ def natural_key(name: str) -> tuple[tuple[int, int | str], ...]:
     return tuple((0, int(part)) if part.isdigit() else (1, part.casefold()) for part in re.split(r"(\d+)", name))
 
 
+def _wide_to_8bit(image: Image.Image, source_format: str | None) -> np.ndarray:
+    """16-bit, 32-bit integer or float greyscale → uint8. PNG's only wide grey is 16-bit, which Pillow opens as
+    `I`; elsewhere an `I` image whose values stay within 0..255 is taken to be 8-bit data, and a float image
+    within 0..1 to be normalised."""
+    values = np.asarray(image, dtype=np.float64)
+    peak = float(values.max(initial=0.0))
+    if image.mode.startswith("I;16") or (image.mode == "I" and (source_format == "PNG" or peak > 255.0)):
+        values = values / 65535.0 * 255.0
+    elif image.mode == "F" and peak <= 1.0:
+        values = values * 255.0
+    return np.clip(np.rint(values), 0, 255).astype(np.uint8)
+
+
 def to_rgb(image: Image.Image, background: Colour = (255, 255, 255)) -> Image.Image:
     """Return an upright 8-bit RGB copy: EXIF rotation applied, transparency flattened onto `background`,
     16-bit / float / CMYK / greyscale / palette converted."""
+    source_format = image.format  # copies made below forget it
     image = ImageOps.exif_transpose(image)
     mode = image.mode
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        arr = np.asarray(image, dtype=np.float64)
-        scale = 1.0 if mode == "F" and arr.max(initial=0.0) <= 1.0 else None
-        if scale is None:
-            peak = 65535.0 if mode != "F" and arr.max(initial=0.0) > 255 else 255.0
-            arr = arr / peak * 255.0
-        else:
-            arr = arr * 255.0
-        grey = Image.fromarray(np.clip(np.rint(arr), 0, 255).astype(np.uint8), "L")
-        return grey.convert("RGB")
+        return Image.fromarray(_wide_to_8bit(image, source_format), "L").convert("RGB")
     has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in image.info)
     if has_alpha:
         rgba = image.convert("RGBA")

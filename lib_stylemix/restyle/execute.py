@@ -141,37 +141,40 @@ def execute(
     out_dir.mkdir(parents=True, exist_ok=True)
     result = RestyleResult(out_dir=str(out_dir))
     progress.begin(len(plan.jobs), f"restyling {len(plan.jobs)} jobs")
-    for done, job in enumerate(plan.jobs, start=1):
-        if cancel.cancelled():
-            result.cancelled = True
-            break
-        primary, _ = job_paths(out_dir, job)
-        if is_complete(primary):
-            result.skipped.append(job.job_id)
-            progress.step(done, f"{job.job_id}: already done")
-            continue
-        try:
-            images = generator.generate(job)
-        except CancelledError:
-            result.cancelled = True
-            break
-        except StyleMixError as exc:
-            result.failed[job.job_id] = str(exc)
-            progress.step(done, f"{job.job_id}: failed")
-            continue
-        if cancel.cancelled():
-            result.cancelled = True
-            break
-        if not images:
-            result.failed[job.job_id] = "the generator returned no image"
-            progress.step(done, f"{job.job_id}: failed")
-            continue
-        paths = _write_job(out_dir, job, images, backend=backend, controlnet_model=controlnet_model)
-        result.written[job.job_id] = [str(p) for p in paths]
-        progress.step(done, job.job_id)
+    try:
+        for done, job in enumerate(plan.jobs, start=1):
+            if cancel.cancelled():
+                result.cancelled = True
+                break
+            primary, _ = job_paths(out_dir, job)
+            if is_complete(primary):
+                result.skipped.append(job.job_id)
+                progress.step(done, f"{job.job_id}: already done")
+                continue
+            try:
+                images = generator.generate(job)
+            except CancelledError:
+                result.cancelled = True
+                break
+            except StyleMixError as exc:
+                result.failed[job.job_id] = str(exc)
+                progress.step(done, f"{job.job_id}: failed")
+                continue
+            if cancel.cancelled():
+                result.cancelled = True
+                break
+            if not images:
+                result.failed[job.job_id] = "the generator returned no image"
+                progress.step(done, f"{job.job_id}: failed")
+                continue
+            paths = _write_job(out_dir, job, images, backend=backend, controlnet_model=controlnet_model)
+            result.written[job.job_id] = [str(p) for p in paths]
+            progress.step(done, job.job_id)
+    finally:  # even when the generator crashes, the manifest records what is on disk
+        result.manifest_path = str(write_manifest(plan, out_dir, result, backend=backend))
     if grid:
         result.grids = [str(p) for p in write_grids(plan, out_dir, rows=grid_rows, cols=grid_cols, cell=grid_cell)]
-    result.manifest_path = str(write_manifest(plan, out_dir, result, backend=backend))
+        write_manifest(plan, out_dir, result, backend=backend)  # again, now listing the grid pages
     progress.end("cancelled" if result.cancelled else f"{len(result.written)} written, {len(result.skipped)} resumed")
     return result
 

@@ -65,6 +65,12 @@ def test_open_rgb_converts_modes_to_8bit_rgb(messy_folder: Path) -> None:
     assert open_rgb(messy_folder / "grey_square.png").mode == "RGB"
 
 
+def test_dark_16bit_png_stays_dark(tmp_path: Path) -> None:
+    dark = np.full((64, 64), 200, dtype=np.uint16)  # 200 / 65535: nearly black, not "200 of 255"
+    Image.fromarray(dark, "I;16").save(tmp_path / "dark.png")
+    assert np.asarray(open_rgb(tmp_path / "dark.png")).max() <= 1
+
+
 def test_fake_image_is_a_clear_error(messy_folder: Path) -> None:
     with pytest.raises(StyleMixError, match=r"not_really\.png: not a readable image"):
         open_rgb(messy_folder / "not_really.png")

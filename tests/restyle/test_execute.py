@@ -169,3 +169,18 @@ def test_non_latin_prompts_survive_the_png_chunk(image_set: ImageSet, tmp_path: 
     assert plan.jobs[0].style_slug.startswith("style_")
     manifest = json.loads(Path(result.manifest_path).read_text(encoding="utf-8"))
     assert [s["style"] for s in manifest["styles"]] == ["葛飾北斎"]
+
+
+class _Crashing(FakeGenerator):
+    def generate(self, job):
+        if len(self.calls) == 2:
+            raise RuntimeError("CUDA out of memory")
+        return super().generate(job)
+
+
+def test_a_crash_still_leaves_a_true_manifest(image_set: ImageSet, tmp_path: Path) -> None:
+    plan = make_plan(image_set, "A, B", width=64, height=64)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        execute(plan, _Crashing(), tmp_path / "out")
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text(encoding="utf-8"))
+    assert [j["status"] for j in manifest["jobs"]] == ["written", "written"] + ["pending"] * 4
