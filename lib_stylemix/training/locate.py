@@ -34,6 +34,7 @@ def version(name):
     except Exception:
         return None
 info = {"python": sys.version.split()[0], "torch": version("torch"), "accelerate": version("accelerate"),
+        "diffusers": version("diffusers"), "transformers": version("transformers"),
         "bitsandbytes_version": version("bitsandbytes"), "bitsandbytes": False}
 if info["bitsandbytes_version"]:
     try:
@@ -64,6 +65,8 @@ class EnvInfo:
     python: str
     torch: str | None = None
     accelerate: str | None = None
+    diffusers: str | None = None
+    transformers: str | None = None
     bitsandbytes: bool = False
     bitsandbytes_version: str | None = None
     bitsandbytes_error: str | None = None
@@ -184,6 +187,11 @@ def check_sd_scripts(sd: SdScripts, *, env: EnvInfo | None = None) -> CheckRepor
         return report
     if report.env.torch is None:
         report.problems.append(f"{sd.python}: torch is not installed in sd-scripts' venv")
+    missing = [name for name in ("diffusers", "transformers") if getattr(report.env, name) is None]
+    if missing:
+        report.problems.append(
+            f"{sd.python}: {' and '.join(missing)} not installed (run: pip install -r requirements.txt in {sd.root})"
+        )
     if report.env.accelerate is None:
         report.notes.append("accelerate not installed: training will run with plain python (single GPU)")
     if report.env.bitsandbytes:

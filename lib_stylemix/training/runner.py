@@ -210,11 +210,14 @@ class TrainingRunner:
             if path is None or text is None:
                 continue
             target = Path(path)
-            if target.exists():
-                if target.read_text(encoding="utf-8") != text:
-                    raise StyleMixError(f"{target}: exists with different contents (refusing to overwrite)")
-                continue
-            write_atomic(target, text)
+            try:
+                if target.exists():
+                    if target.read_text(encoding="utf-8") != text:
+                        raise StyleMixError(f"{target}: exists with different contents (refusing to overwrite)")
+                    continue
+                write_atomic(target, text)
+            except OSError as exc:
+                raise StyleMixError(f"{target}: cannot write ({exc.strerror or exc})") from None
 
     def _read(self, log) -> None:
         assert self._proc is not None and self._proc.stdout is not None

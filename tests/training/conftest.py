@@ -26,12 +26,23 @@ def fake_sd(tmp_path: Path) -> SdScripts:
     (root / "library" / "train_util.py").write_text("# stand-in\n")
     for name in ("train_network.py", "sdxl_train_network.py"):
         shutil.copy(FAKE_TRAINER, root / name)
-    bindir = root / "venv" / "bin"
-    bindir.mkdir(parents=True)
-    python = bindir / "python"
-    python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
-    python.chmod(0o755)
+    # Package metadata only, so sd-scripts' requirements look installed to the version probe.
+    site = root / "venv" / "fake-site"
+    for name, version in (("diffusers", "0.25.0"), ("transformers", "4.44.0")):
+        info = site / f"{name}-{version}.dist-info"
+        info.mkdir(parents=True)
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    python = write_python_wrapper(root / "venv" / "bin" / "python", extra_path=site)
     return SdScripts(root=root.resolve(), python=python.resolve(), source="argument")
+
+
+def write_python_wrapper(path: Path, extra_path: Path | None = None) -> Path:
+    """A `venv/bin/python` that runs the test interpreter (optionally with more on PYTHONPATH)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    export = f'export PYTHONPATH="{extra_path}${{PYTHONPATH:+:$PYTHONPATH}}"\n' if extra_path else ""
+    path.write_text(f'#!/bin/sh\n{export}exec "{sys.executable}" "$@"\n')
+    path.chmod(0o755)
+    return path
 
 
 @pytest.fixture

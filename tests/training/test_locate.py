@@ -19,6 +19,7 @@ from lib_stylemix.training.locate import (
     run_setup,
     setup_commands,
 )
+from tests.training.conftest import write_python_wrapper
 
 
 def make_checkout(folder: Path, venv: bool = True) -> Path:
@@ -63,6 +64,15 @@ def test_check_reports_versions_and_optimizer(fake_sd):
     assert any("plain python" in note for note in report.notes)
     assert any("default optimizer AdamW" in note for note in report.notes)
     assert report.to_dict()["ok"] is True
+    assert (report.env.diffusers, report.env.transformers) == ("0.25.0", "4.44.0")
+
+
+def test_check_names_missing_requirements(fake_sd):
+    bare = write_python_wrapper(fake_sd.root / "other-venv" / "bin" / "python")
+    report = check_sd_scripts(SdScripts(root=fake_sd.root, python=bare, source="setting"))
+    assert not report.ok
+    assert report.problems == [f"{bare}: diffusers and transformers not installed (run: pip install -r "
+                               f"requirements.txt in {fake_sd.root})"]  # fmt: skip
 
 
 def test_check_names_each_failure(tmp_path):
