@@ -151,16 +151,29 @@ class LoraFile:
         import torch
 
         info = self.module_info(module)
-        up_raw, down_raw = self.raw(module)
         dtype = dtype or torch.float32
-        up = up_raw.reshape(info.out_features, info.rank).to(dtype)
-        down = down_raw.reshape(info.rank, info.in_features).to(dtype)
-        if not (torch.isfinite(up).all() and torch.isfinite(down).all()):
-            raise LoraFormatError(f"{self.path}: module {module} contains NaN or Inf values")
+        up = torch.empty(info.out_features, info.rank, dtype=dtype)
+        down = torch.empty(info.rank, info.in_features, dtype=dtype)
+        self.read_into(module, up, down)
+        return Factors(up=up, down=down, kind=info.kind, up_shape=info.up_shape, down_shape=info.down_shape)
+
+    def read_into(self, module: str, up: Any, down: Any) -> None:
+        """Fill preallocated float buffers (m×r and r×n, may be views of a stack) with Û and D.
+
+        The NaN/Inf check sums first (one cheap pass) and only scans element-wise when the sum is not finite.
+        """
+        import torch
+
+        info = self.module_info(module)
+        up_raw, down_raw = self.raw(module)
+        up.copy_(up_raw.reshape(info.out_features, info.rank))
+        down.copy_(down_raw.reshape(info.rank, info.in_features))
+        for part in (up, down):
+            if not torch.isfinite(part.sum()) and not torch.isfinite(part).all():
+                raise LoraFormatError(f"{self.path}: module {module} contains NaN or Inf values")
         scale = self.alpha(module) / info.rank
         if scale != 1.0:
-            up = up * scale
-        return Factors(up=up, down=down, kind=info.kind, up_shape=info.up_shape, down_shape=info.down_shape)
+            up.mul_(scale)
 
     def validate(self, progress: Progress | None = None, cancel: CancelToken | None = None) -> None:
         """Read every module once (NaN/Inf, alpha); raises LoraFormatError naming the first bad module."""

@@ -59,7 +59,7 @@ def kernel(files: Sequence[LoraFile], *, progress: Progress | None = None, cance
         if not idx:
             continue
         ups, downs, sizes = _stack([files[i] for i in idx], module, dtype)
-        gram = _block_sums((ups.T @ ups).double() * (downs @ downs.T).double(), sizes, sizes)
+        gram = _block_sums((ups @ ups.T) * (downs @ downs.T), sizes, sizes)
         block_k = by_block.setdefault(block, np.zeros((n, n)))
         block_k[np.ix_(idx, idx)] += gram
     for block_k in by_block.values():
@@ -80,7 +80,7 @@ def cross_kernel(files_a: Sequence[LoraFile], files_b: Sequence[LoraFile], *, pr
         ups_a, downs_a, sizes_a = _stack([files_a[i] for i in idx_a], module, dtype)
         ups_b, downs_b, sizes_b = _stack([files_b[i] for i in idx_b], module, dtype)
         _check_same_shape(module, files_a[idx_a[0]], files_b[idx_b[0]])
-        gram = _block_sums((ups_a.T @ ups_b).double() * (downs_a @ downs_b.T).double(), sizes_a, sizes_b)
+        gram = _block_sums((ups_a @ ups_b.T) * (downs_a @ downs_b.T), sizes_a, sizes_b)
         block_k = by_block.setdefault(block, np.zeros_like(total))
         block_k[np.ix_(idx_a, idx_b)] += gram
     for block_k in by_block.values():
@@ -185,16 +185,26 @@ def _walk(files_a: Sequence[LoraFile], files_b: Sequence[LoraFile], progress: Pr
 
 
 def _stack(files: Sequence[LoraFile], module: str, dtype: Any) -> tuple[Any, Any, list[int]]:
-    """Read one module from each file and stack: ups side by side (m×R), downs on top of each other (R×n)."""
+    """Read one module from each file into two buffers: Ûᵀ stacked (R×m) and D stacked (R×n).
+
+    Row-stacking keeps each file's block contiguous, so the copy, the NaN check and the scaling run on dense
+    memory and the Gram products are plain row-major BLAS calls.
+    """
     import torch
 
     first = files[0]
     for other in files[1:]:
         _check_same_shape(module, first, other)
-    factors = [f.factors(module, dtype=dtype or torch.float32) for f in files]
-    ups = torch.cat([fa.up for fa in factors], dim=1)
-    downs = torch.cat([fa.down for fa in factors], dim=0)
-    return ups, downs, [fa.rank for fa in factors]
+    info = first.modules[module]
+    sizes = [f.modules[module].rank for f in files]
+    dtype = dtype or torch.float32
+    ups_t = torch.empty(sum(sizes), info.out_features, dtype=dtype)
+    downs = torch.empty(sum(sizes), info.in_features, dtype=dtype)
+    start = 0
+    for file, size in zip(files, sizes, strict=True):
+        file.read_into(module, ups_t[start:start + size].T, downs[start:start + size])
+        start += size
+    return ups_t, downs, sizes
 
 
 def _check_same_shape(module: str, a: LoraFile, b: LoraFile) -> None:
@@ -207,8 +217,8 @@ def _check_same_shape(module: str, a: LoraFile, b: LoraFile) -> None:
 
 
 def _block_sums(matrix: Any, sizes_a: Sequence[int], sizes_b: Sequence[int]) -> np.ndarray:
-    """Sum a (Σa × Σb) matrix over the blocks given by the two size lists."""
-    arr = matrix.numpy()
+    """Sum a (Σa × Σb) matrix of products over the blocks given by the two size lists, in float64."""
+    arr = matrix.double().numpy()
     starts_a = np.concatenate(([0], np.cumsum(sizes_a)[:-1]))
     starts_b = np.concatenate(([0], np.cumsum(sizes_b)[:-1]))
     return np.add.reduceat(np.add.reduceat(arr, starts_a, axis=0), starts_b, axis=1)
