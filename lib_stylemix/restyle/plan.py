@@ -278,7 +278,8 @@ def make_plan(
     """Jobs for styles × images, ordered image-major so a cancelled run has every style of the first images.
 
     Seeds: `per-image` (default) derives one seed per image from `seed` and the image stem; `fixed` uses
-    `seed` for every job; `random` draws one per job (from `rng`) and records it in the plan.
+    `seed` for every job; `random` draws one per job (from `rng`) and records it in the plan. `seed=-1` (the
+    webui's "random") draws the base seed once and records it.
     Job ids are `<style_slug>__<image_stem>`. `canny_per_image` (image stem → unit, e.g. from auto thresholds)
     overrides `canny` for those images.
     """
@@ -287,6 +288,9 @@ def make_plan(
     validate_template(template)
     if seed_policy not in SEED_POLICIES:
         raise StyleMixError(f"seed policy {seed_policy!r}: choose one of {', '.join(SEED_POLICIES)}")
+    rng = rng or random.SystemRandom()
+    if seed == -1:  # the webui's "random": draw the base seed here so the plan stays reproducible
+        seed = rng.randint(0, MAX_SEED)
     _check_settings(steps, cfg_scale, width, height, batch_size, seed)
     canny = canny or CannyUnit()
     if not sampler.strip():
@@ -296,7 +300,6 @@ def make_plan(
         if not trigger.strip() or any(c in trigger for c in "/\\\n\r\x00"):
             raise StyleMixError(f"trigger {trigger!r} for style {name!r}: must be a non-empty single-line token")
     repeats = repeats_for(len(image_set), target_steps_per_epoch, train_batch_size)
-    rng = rng or random.SystemRandom()
     jobs: list[RestyleJob] = []
     paths = {entry.stem: str(Path(entry.path).resolve()) for entry in image_set.entries}  # the webui runs elsewhere
     for entry in image_set.entries:

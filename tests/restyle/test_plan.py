@@ -53,6 +53,8 @@ def test_fixed_and_random_seed_policies(image_set: ImageSet) -> None:
     drawn = make_plan(image_set, "A, B", seed_policy="random", rng=random.Random(3))
     assert len({j.seed for j in drawn.jobs}) == len(drawn.jobs)
     assert RestylePlan.from_json(drawn.to_json()).jobs == drawn.jobs  # recorded, so reproducible
+    webui_random = make_plan(image_set, "A, B", seed_policy="fixed", seed=-1, rng=random.Random(5))
+    assert 0 <= webui_random.seed <= 2**32 - 1 and {j.seed for j in webui_random.jobs} == {webui_random.seed}
 
 
 def test_json_round_trip(image_set: ImageSet, tmp_path: Path) -> None:
@@ -107,7 +109,7 @@ def test_bad_settings_are_refused(image_set: ImageSet) -> None:
         ({"steps": 0}, "steps"),
         ({"cfg_scale": 0.5}, "CFG"),
         ({"batch_size": 0}, "batch size"),
-        ({"seed": -1}, "seed"),
+        ({"seed": -2}, "seed"),
         ({"seed_policy": "lucky"}, "seed policy"),
         ({"sampler": " "}, "sampler"),
     ]:
