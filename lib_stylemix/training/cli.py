@@ -148,7 +148,10 @@ def _cmd_check(args: argparse.Namespace) -> int:
         say(f"python:     {report.python}")
         if report.env:
             env = report.env
-            say(f"versions:   python {env.python}, torch {env.torch}, accelerate {env.accelerate}")
+            say(
+                f"versions:   python {env.python}, torch {env.torch}, accelerate {env.accelerate}, "
+                f"diffusers {env.diffusers}, transformers {env.transformers}, bitsandbytes {env.bitsandbytes_version}"
+            )
         for note in report.notes:
             say(f"note: {note}")
         for problem in report.problems:
