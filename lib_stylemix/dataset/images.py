@@ -146,13 +146,19 @@ def _unique_stem(stem: str, taken: set[str]) -> str:
 def load_image_set(folder: str | Path, *, manifest: str | Path | None = None) -> ImageSet:
     """Read every image in `folder` (not recursive) with its description; unreadable files become warnings.
 
-    Descriptions come from `manifest` (or `folder/images.json` when present), else a sidecar `<stem>.txt`,
-    else the file name. Stems are made unique (case-insensitively) because outputs are named after them.
+    Descriptions come from `manifest` (or `folder/images.json` when present and ours), else a sidecar
+    `<stem>.txt`, else the file name. Stems are made unique (case-insensitively) because outputs are named after them.
     """
     folder = Path(folder)
     files, warnings = list_image_files(folder)
-    manifest_path = Path(manifest) if manifest is not None else folder / MANIFEST_NAME
-    from_manifest = read_descriptions(manifest_path) if manifest_path.is_file() else {}
+    from_manifest: dict[str, str] = {}
+    if manifest is not None:
+        from_manifest = read_descriptions(manifest)
+    elif (folder / MANIFEST_NAME).is_file():
+        try:
+            from_manifest = read_descriptions(folder / MANIFEST_NAME)
+        except StyleMixError as exc:  # someone else's images.json: note it, do not let it block the folder
+            warnings.append(f"{exc}; descriptions taken from sidecars and file names instead")
     entries: list[ImageEntry] = []
     taken: set[str] = set()
     for path in files:
@@ -243,7 +249,9 @@ def prepare_image_set(
         raise StyleMixError(f"{dst}: output must be a new folder outside the source folder {src}")
     source_set = load_image_set(src)
     warnings = list(source_set.warnings)
-    skipped: list[dict[str, str]] = [{"file": w.split(":", 1)[0], "reason": w} for w in source_set.warnings]
+    skipped: list[dict[str, str]] = [
+        {"file": w.split(":", 1)[0], "reason": w} for w in source_set.warnings if w.endswith("skipped")
+    ]
     dst.mkdir(parents=True, exist_ok=True)
     entries: list[ImageEntry] = []
     records: list[dict[str, object]] = []

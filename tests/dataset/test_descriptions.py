@@ -66,3 +66,13 @@ def test_broken_manifests_name_the_problem(tmp_path: Path, name: str, content: s
     path.write_text(content, encoding="utf-8")
     with pytest.raises(StyleMixError, match=message):
         read_descriptions(path)
+
+
+def test_a_foreign_images_json_is_ignored_with_a_warning(tmp_path: Path) -> None:
+    Image.new("RGB", (64, 64)).save(tmp_path / "old_barn.png")
+    (tmp_path / "images.json").write_text('["someone else\'s list"]', encoding="utf-8")
+    image_set = load_image_set(tmp_path)
+    assert image_set.entries[0].description == "old barn"
+    assert any("images.json" in w and "'images' list" in w for w in image_set.warnings)
+    with pytest.raises(StyleMixError, match="'images' list"):
+        load_image_set(tmp_path, manifest=tmp_path / "images.json")

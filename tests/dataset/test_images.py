@@ -142,3 +142,11 @@ def test_parse_size() -> None:
     for bad in ("abc", "1x2x3", "0", "513"):
         with pytest.raises(StyleMixError):
             parse_size(bad)
+
+
+def test_webp_bmp_and_tiff_are_read(tmp_path: Path) -> None:
+    for name, options in (("a.webp", {"lossless": True}), ("b.bmp", {}), ("c.tiff", {}), ("d.TIF", {})):
+        Image.new("RGB", (80, 64), (10, 200, 30)).save(tmp_path / name, **options)
+    entries = load_image_set(tmp_path).entries
+    assert [Path(e.path).name for e in entries] == ["a.webp", "b.bmp", "c.tiff", "d.TIF"]
+    assert all(tuple(np.asarray(open_rgb(e.path))[5, 5]) == (10, 200, 30) for e in entries)
