@@ -256,11 +256,15 @@ def prepare_image_set(
     entries: list[ImageEntry] = []
     records: list[dict[str, object]] = []
     progress.begin(len(source_set), f"preparing {len(source_set)} images")
+    header = {"source": str(src), "size": [width, height], "crop": crop, "skipped": skipped}
     for done, entry in enumerate(source_set.entries, start=1):
         if cancel.cancelled():
             progress.end("cancelled")
+            if records:
+                write_manifest(dst / MANIFEST_NAME, manifest_document(records, **header), overwrite=overwrite)
             raise CancelledError(f"stopped after {len(entries)} of {len(source_set)} images; {dst} keeps them")
         name = Path(entry.path).name
+        progress.step(done, name)
         try:
             image = open_rgb(entry.path, background)
         except StyleMixError as exc:
@@ -269,7 +273,7 @@ def prepare_image_set(
             continue
         fitted = fit_image(image, (width, height), crop, background=background, allow_upscale=allow_upscale)
         if fitted.image is None:
-            reason = f"{name}: {entry.width}x{entry.height} is smaller than {width}x{height}; skipped (allow upscale)"
+            reason = f"{name}: {entry.width}x{entry.height} is smaller than {width}x{height}; skipped (allow upscaling to keep it)"
             warnings.append(reason)
             skipped.append({"file": name, "reason": reason})
             continue
@@ -285,14 +289,12 @@ def prepare_image_set(
                 "description": entry.description,
                 "source": name,
                 "source_size": [entry.width, entry.height],
-                "crop_box": list(fitted.box),
+                "crop_box": [round(v, 2) for v in fitted.box],
                 "method": fitted.method,
             }
         )
-        progress.step(done, name)
     progress.end(f"prepared {len(entries)} images")
     if not entries:
         raise StyleMixError(f"{src}: no image could be prepared ({len(skipped)} skipped): {'; '.join(warnings)}")
-    document = manifest_document(records, source=str(src), size=[width, height], crop=crop, skipped=skipped)
-    manifest_path = write_manifest(dst / MANIFEST_NAME, document, overwrite=overwrite)
+    manifest_path = write_manifest(dst / MANIFEST_NAME, manifest_document(records, **header), overwrite=overwrite)
     return PrepareResult(ImageSet(str(dst), entries, []), str(manifest_path), skipped, warnings)

@@ -14,7 +14,8 @@ from lib_stylemix.dataset.images import (
     parse_size,
     prepare_image_set,
 )
-from lib_stylemix.errors import StyleMixError
+from lib_stylemix.errors import CancelledError, StyleMixError
+from lib_stylemix.seams import CancelFlag
 from tests.dataset.conftest import file_hashes
 
 
@@ -150,3 +151,25 @@ def test_webp_bmp_and_tiff_are_read(tmp_path: Path) -> None:
     entries = load_image_set(tmp_path).entries
     assert [Path(e.path).name for e in entries] == ["a.webp", "b.bmp", "c.tiff", "d.TIF"]
     assert all(tuple(np.asarray(open_rgb(e.path))[5, 5]) == (10, 200, 30) for e in entries)
+
+
+def test_cancel_keeps_finished_images_with_their_manifest(messy_folder: Path, tmp_path: Path) -> None:
+    flag = CancelFlag()
+
+    class CancelOnThird:
+        def begin(self, total: int, text: str = "") -> None:
+            pass
+
+        def step(self, done: int, text: str = "") -> None:
+            if done == 3:
+                flag.cancel()
+
+        def end(self, text: str = "") -> None:
+            pass
+
+    dst = tmp_path / "partial"
+    with pytest.raises(CancelledError, match="stopped after 3 of 7"):
+        prepare_image_set(messy_folder, dst, 256, progress=CancelOnThird(), cancel=flag)
+    manifest = json.loads((dst / "images.json").read_text(encoding="utf-8"))
+    assert [r["file"] for r in manifest["images"]] == ["deep_ramp.png", "grey_square.png", "palette_icon.png"]
+    assert {p.name for p in dst.iterdir()} == {*(r["file"] for r in manifest["images"]), "images.json"}
