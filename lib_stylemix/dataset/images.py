@@ -273,7 +273,10 @@ def prepare_image_set(
             continue
         fitted = fit_image(image, (width, height), crop, background=background, allow_upscale=allow_upscale)
         if fitted.image is None:
-            reason = f"{name}: {entry.width}x{entry.height} is smaller than {width}x{height}; skipped (allow upscaling to keep it)"
+            reason = (
+                f"{name}: {entry.width}x{entry.height} is smaller than {width}x{height}; "
+                "skipped (allow upscaling to keep it)"
+            )
             warnings.append(reason)
             skipped.append({"file": name, "reason": reason})
             continue
