@@ -100,7 +100,8 @@ def _write_job(
     folder = primary.parent
     paths = [folder / f"{output_name(job.image_stem, i)}.png" for i in range(len(images))]
     caption_line = caption_text(job.trigger, job.description) + "\n"
-    # leftovers of an incomplete earlier attempt of this very job may be replaced; the primary is never overwritten
+    # leftovers of an incomplete attempt of this very job are replaced; a primary that exists here does not decode
+    # (complete jobs are skipped before generation), so replacing it loses nothing
     for index in [*range(1, len(images)), 0]:
         generated = images[index]
         if generated.infotext.strip():
