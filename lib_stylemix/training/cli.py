@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -245,6 +247,26 @@ class _ConsoleProgress:
             self._drawn = False
 
 
+@contextlib.contextmanager
+def _stop_signals_interrupt():
+    """SIGTERM/SIGHUP act like Ctrl-C while training, so the trainer (in its own session) is stopped too."""
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = {}
+    for name in ("SIGTERM", "SIGHUP"):
+        sig = getattr(signal, name, None)
+        if sig is not None:
+            with contextlib.suppress(ValueError, OSError):  # not in the main thread
+                previous[sig] = signal.signal(sig, interrupt)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def _summary(job, result) -> dict[str, Any]:
     return {"style": job.style, "output_dir": job.output_dir, **result.to_dict()}
 
@@ -257,7 +279,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     validate_job(job)
     say(f"training {job.style!r} ({job.arch}) -> {job.output_dir}; log {job.log_path}")
     printer = _ConsoleProgress(args.show_log)
-    result = run_training(job, on_event=printer, grace_s=args.grace)
+    with _stop_signals_interrupt():
+        result = run_training(job, on_event=printer, grace_s=args.grace)
     printer._clear()
     if args.json:
         emit_json(_summary(job, result))
@@ -300,7 +323,8 @@ def _cmd_queue_run(args: argparse.Namespace) -> int:
         say(f"[{entry.id}] {entry.job.style!r}: {entry.status}" + (f" ({entry.error})" if entry.error else ""))
 
     kwargs = {"on_event": on_event, "on_file": on_file, "on_entry_done": on_done, "grace_s": args.grace}
-    ran = queue.resume(**kwargs) if args.resume else queue.run(**kwargs)
+    with _stop_signals_interrupt():
+        ran = queue.resume(**kwargs) if args.resume else queue.run(**kwargs)
     if args.json:
         emit_json({"ran": [e.id for e in ran], **queue.status()})
     if not ran:

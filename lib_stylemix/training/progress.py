@@ -110,7 +110,8 @@ class LineSplitter:
         parts = re.split(rb"\r\n|\r|\n", data)
         self._buffer = parts.pop()  # incomplete last line (also keeps split UTF-8 sequences whole)
         # Blank parts are dropped, so a "\r\n" split across two chunks cannot produce an extra line.
-        return [p.decode("utf-8", errors="replace") for p in parts if p.strip()]
+        texts = (p.decode("utf-8", errors="replace") for p in parts)
+        return [text for text in texts if text.strip()]
 
     def flush(self) -> list[str]:
         rest, self._buffer = self._buffer, b""

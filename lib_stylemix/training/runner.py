@@ -7,6 +7,7 @@ what explains a failure.
 
 from __future__ import annotations
 
+import atexit
 import collections
 import contextlib
 import dataclasses
@@ -15,6 +16,7 @@ import re
 import subprocess
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +34,18 @@ EventCallback = Callable[[ProgressEvent], None]
 FileCallback = Callable[[str], None]
 _EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)\b.*")
 _OOM = re.compile(r"OutOfMemoryError|CUDA out of memory", re.IGNORECASE)
+_live_runners: weakref.WeakSet[TrainingRunner] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_live_runners() -> None:
+    """The trainer runs in its own session, so it would outlive us; stop it when the host exits normally."""
+    for runner in list(_live_runners):
+        if runner.running():
+            runner._grace_s = min(runner._grace_s, 3.0)
+            runner.cancel()
+            with contextlib.suppress(Exception):
+                runner.wait(timeout=10)
 
 
 @dataclass
@@ -163,6 +177,7 @@ class TrainingRunner:
                 )
             except OSError as exc:
                 raise StyleMixError(f"{self.job.command[0]}: cannot start the trainer ({exc})") from None
+            _live_runners.add(self)
             self._reader = threading.Thread(target=self._read, args=(log,), name="stylemix-train-reader", daemon=True)
             self._reader.start()
         except BaseException:

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from lib_stylemix.cli import main
+from tests.training.conftest import pid_gone
 
 
 def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
@@ -89,3 +95,22 @@ def test_sd_scripts_setup_dry_run_and_check(capsys, fake_sd, tmp_path):
     (fake_sd.root / "sdxl_train_network.py").unlink()
     code, _, err = run_cli(capsys, "sd-scripts", "check", "--sd-scripts", str(fake_sd.root))
     assert code == 1 and "sdxl_train_network.py: missing" in err and "NOT READY" in err
+
+
+def test_sigterm_to_the_cli_stops_the_trainer_tree(fake_sd, dataset, sd15, tmp_path):
+    """`train run` in a real subprocess: SIGTERM to StyleMix must not orphan the trainer (own session)."""
+    pid_file = tmp_path / "pids.txt"
+    env = {**os.environ, "FAKE_MODE": "hang", "FAKE_SPAWN_CHILD": "1", "FAKE_PID_FILE": str(pid_file)}
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "lib_stylemix", "train", "run", "--dataset", str(dataset), "--base-model", str(sd15),
+         "--sd-scripts", str(fake_sd.root), "--output-root", str(tmp_path / "loras"), "--grace", "1"],
+        env=env, cwd=Path(__file__).resolve().parents[2], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not (pid_file.exists() and len(pid_file.read_text().split()) >= 2):
+        time.sleep(0.05)
+    pids = [int(p) for p in pid_file.read_text().split()]
+    cli.send_signal(signal.SIGTERM)
+    _, err = cli.communicate(timeout=30)
+    assert cli.returncode == 130 and b"interrupted" in err
+    assert all(pid_gone(p) for p in pids), "trainer left running after StyleMix was terminated"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from lib_stylemix.training.progress import LineSplitter, ProgressParser
 
 
@@ -75,3 +78,23 @@ def test_splitter_flushes_the_last_partial_line_and_replaces_bad_bytes():
     splitter = LineSplitter()
     assert splitter.feed(b"abc\xff\xfe") == []
     assert splitter.flush() == ["abc\ufffd\ufffd"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    lines=st.lists(st.text(alphabet=st.characters(blacklist_characters="\r\n"), min_size=1), max_size=8),
+    seps=st.lists(st.sampled_from(["\n", "\r", "\r\n", "\n\n", "\r\r\n"]), min_size=8, max_size=8),
+    cuts=st.lists(st.integers(min_value=0, max_value=400), max_size=6),
+)
+def test_splitter_is_independent_of_chunking(lines, seps, cuts):
+    data = "".join(line + sep for line, sep in zip(lines, seps, strict=False)).encode("utf-8")
+    expected = [line for line in lines if line.strip()]
+    splitter = LineSplitter()
+    got: list[str] = []
+    start = 0
+    for cut in sorted(set(c for c in cuts if c < len(data))):
+        got += splitter.feed(data[start:cut])
+        start = cut
+    got += splitter.feed(data[start:])
+    got += splitter.flush()
+    assert got == expected

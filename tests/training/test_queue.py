@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -134,3 +135,26 @@ def test_unreadable_state_file(tmp_path):
     state.write_text("{ not json")
     with pytest.raises(StyleMixError, match="not a readable StyleMix training queue"):
         TrainingQueue(state)
+
+
+def test_cancel_from_another_thread(jobs, fake_env, tmp_path):
+    """What the panel's Stop button does: `queue.cancel()` from the UI thread while `run()` blocks elsewhere."""
+    fake_env(FAKE_MODE="hang")
+    queue = TrainingQueue(tmp_path / "q.json")
+    queue.add(jobs[0])
+    queue.add(jobs[1])
+    started = threading.Event()
+    worker_result: list = []
+    worker = threading.Thread(
+        target=lambda: worker_result.append(
+            queue.run(on_event=lambda e, ev: started.set() if ev.kind == "epoch" else None, grace_s=0.5)
+        )
+    )
+    worker.start()
+    assert started.wait(20)
+    assert queue.status()["counts"] == {"running": 1, "pending": 1}
+    queue.cancel()
+    worker.join(30)
+    assert not worker.is_alive()
+    assert [e.status for e in worker_result[0]] == ["cancelled"]
+    assert queue.status()["counts"] == {"cancelled": 1, "pending": 1}
