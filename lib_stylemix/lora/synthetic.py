@@ -147,8 +147,8 @@ def write_example_pool(folder: str | Path, *, count: int = 6, arch: str = "sd1",
                        seed: int = 0) -> list[Path]:
     """Write `count` synthetic LoRAs whose ΔW share a few "style" directions, so compare/merge have structure.
 
-    Per module, three style atoms A_s (m×r) share one down basis D; file f is (Σ_s c_fs A_s + noise) · D with
-    most weight on atom f mod 3, then re-factorised by a random rotation G_f (Û·G, Gᵀ·D). The rotation leaves
+    Per module, three style atoms A_s (m×r) share one down basis D; file f is (Σ_s c_fs A_s + noise)·(D + noise)
+    with most weight on atom f mod 3, then re-factorised by a random rotation G_f (Û·G, Gᵀ·D). The rotation leaves
     ΔW unchanged but scrambles the raw factors, which is exactly what the legacy metric cannot see through.
     Refuses a non-empty folder that is not a previous example pool.
     """
@@ -175,6 +175,7 @@ def write_example_pool(folder: str | Path, *, count: int = 6, arch: str = "sd1",
     coeffs = torch.rand(count, n_atoms, generator=gen) * 0.35
     for f in range(count):
         coeffs[f, f % n_atoms] += 1.0
+    rotations = [torch.linalg.qr(torch.randn(rank, rank, generator=gen))[0] for _ in range(count)]
     tensors: list[dict[str, Any]] = [{} for _ in range(count)]
     alpha = float(rank)
     for spec in module_table(arch):
@@ -184,12 +185,13 @@ def write_example_pool(folder: str | Path, *, count: int = 6, arch: str = "sd1",
         fan_in = math.prod(down_shape[1:])
         basis = torch.randn(rank, fan_in, generator=gen) / math.sqrt(fan_in)
         atoms = torch.randn(n_atoms, spec.out_features, rank, generator=gen) * 0.02
+        ups = torch.einsum("fs,smr->fmr", coeffs, atoms)
+        ups += 0.2 * 0.02 * torch.randn(count, spec.out_features, rank, generator=gen)
+        downs = basis + 0.3 * torch.randn(count, rank, fan_in, generator=gen) / math.sqrt(fan_in)
         for f in range(count):
-            up = torch.einsum("s,smr->mr", coeffs[f], atoms)
-            up = up + 0.2 * 0.02 * torch.randn(spec.out_features, rank, generator=gen)
-            rotation, _ = torch.linalg.qr(torch.randn(rank, rank, generator=gen))
-            tensors[f][f"{spec.name}.lora_up.weight"] = (up @ rotation).reshape(up_shape).half()
-            tensors[f][f"{spec.name}.lora_down.weight"] = (rotation.T @ basis).reshape(down_shape).half()
+            rotation = rotations[f]
+            tensors[f][f"{spec.name}.lora_up.weight"] = (ups[f] @ rotation).reshape(up_shape).half()
+            tensors[f][f"{spec.name}.lora_down.weight"] = (rotation.T @ downs[f]).reshape(down_shape).half()
             tensors[f][f"{spec.name}.alpha"] = torch.tensor(alpha, dtype=torch.float16)
     for f, (name, path) in enumerate(zip(names, paths, strict=True)):
         meta = synthetic_metadata(arch, rank, alpha, name, conv3x3=False)
