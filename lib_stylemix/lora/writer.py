@@ -94,17 +94,20 @@ def build_metadata(merged: MergedLora, name: str, parents: Sequence[LoraFile],
 
 def write_lora(merged: MergedLora, path: str | Path, *, dtype: str = "fp16",
                extra_metadata: Mapping[str, str] | None = None, parents: Sequence[LoraFile] = (),
-               overwrite: bool = False) -> WrittenLora:
-    """Serialize `merged` to `path` atomically; refuses to overwrite unless asked and names outside the folder."""
+               overwrite: bool = False, within: str | Path | None = None) -> WrittenLora:
+    """Serialize `merged` to `path` atomically; never overwrites unless `overwrite`.
+
+    With `within` (a folder), `path` is a file name inside it and anything that would land elsewhere
+    ('..', separators, absolute paths) is refused; without it, `path` is used as given.
+    """
     import torch
     from safetensors.torch import save
 
     if dtype not in SAVE_DTYPES:
         raise StyleMixError(f"unknown dtype {dtype!r} (expected one of {', '.join(SAVE_DTYPES)})")
-    target = Path(path)
+    target = safe_child(within, str(path)) if within is not None else Path(path)
     if target.suffix.lower() != ".safetensors":
         raise StyleMixError(f"{target}: output must end in .safetensors")
-    target = safe_child(target.parent, target.name)
     parents = list(parents) or list(merged.parents)
     torch_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[dtype]
     tensors = {}
