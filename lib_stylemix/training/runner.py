@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lib_stylemix.errors import StyleMixError
+from lib_stylemix.errors import CancelledError, StyleMixError
 from lib_stylemix.fsutil import write_atomic
 from lib_stylemix.seams import CancelToken, GpuHandoff, NoGpuHandoff
 from lib_stylemix.training.config import TrainJob
@@ -106,6 +106,7 @@ class TrainingRunner:
         validate: bool = True,
         own_files: frozenset[str] = frozenset(),
         extra_env: dict[str, str] | None = None,
+        pipe_grace_s: float = 5.0,
     ) -> None:
         self.job = job
         self._on_event = on_event
@@ -117,6 +118,7 @@ class TrainingRunner:
         self._validate = validate
         self._own_files = own_files
         self._extra_env = extra_env or {}
+        self._pipe_grace_s = pipe_grace_s
         self._tail: collections.deque[str] = collections.deque(maxlen=tail_lines)
         self._parser = ProgressParser(epochs=job.epochs)
         self._proc: subprocess.Popen | None = None
@@ -151,6 +153,8 @@ class TrainingRunner:
         """Validate, write the TOML (+ sample prompts), free the GPU, launch, start reading output."""
         if self._proc is not None:
             raise StyleMixError(f"{self.job.slug}: this run was already started")
+        if self._cancelled.is_set():
+            raise CancelledError(f"{self.job.slug}: cancelled before it started")
         if self._validate:
             validate_job(self.job, own_files=self._own_files)
         output_dir = Path(self.job.output_dir)
@@ -185,9 +189,14 @@ class TrainingRunner:
             raise
 
     def cancel(self) -> None:
-        """Stop the whole process tree (returns at once; `wait()` then reports status "cancelled")."""
-        self._cancelled.set()
+        """Stop the whole process tree (returns at once; `wait()` then reports status "cancelled").
+
+        A run that already ended keeps its real outcome; a run not yet started will refuse to start.
+        """
         proc = self._proc
+        if proc is not None and proc.poll() is not None:
+            return
+        self._cancelled.set()
         if proc is None or self._killer is not None:
             return
         self._killer = threading.Thread(
@@ -209,7 +218,11 @@ class TrainingRunner:
             if self._killer is not None:
                 self._killer.join()
             if self._reader is not None:
-                self._reader.join(timeout=30)
+                self._reader.join(timeout=self._pipe_grace_s)
+                if self._reader.is_alive():
+                    # The launcher is gone but something in its group still holds the pipe: an orphaned trainer.
+                    kill_tree(self._proc, grace_s=self._grace_s)
+                    self._reader.join(timeout=30)
         finally:
             self._stack.close()
         self._result = self._judge()

@@ -11,6 +11,7 @@ Behaviour via environment variables:
   FAKE_STEPS_PER_EPOCH=N          (default 4)
   FAKE_STEP_DELAY=S               seconds per step (default 0)
   FAKE_SPAWN_CHILD=1              run the training in a child process, like `accelerate launch` does
+  FAKE_DETACH_PARENT=1            with FAKE_SPAWN_CHILD: the launcher exits (code 1) while its child keeps running
   FAKE_IGNORE_TERM=1              ignore SIGTERM (to exercise the SIGKILL escalation)
   FAKE_PID_FILE=path              append "pid" lines for this process and its child
 """
@@ -131,6 +132,17 @@ def main() -> int:
         if os.environ.get("FAKE_IGNORE_TERM"):
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
         env = {**os.environ, "FAKE_IS_CHILD": "1"}
+        if os.environ.get("FAKE_DETACH_PARENT"):
+            subprocess.Popen([sys.executable, *sys.argv], env=env)
+            pid_file = os.environ.get("FAKE_PID_FILE")
+            deadline = time.monotonic() + 20
+            while pid_file and time.monotonic() < deadline:  # until the child has recorded itself
+                with open(pid_file, encoding="utf-8") as handle:
+                    if len(handle.read().split()) >= 2:
+                        break
+                time.sleep(0.05)
+            print("launcher: lost track of the trainer", flush=True)
+            return 1
         code = subprocess.call([sys.executable, *sys.argv], env=env)
         if code != 0:
             print(f"subprocess.CalledProcessError: Command '{sys.argv}' returned non-zero exit status {code}.")

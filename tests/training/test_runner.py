@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from safetensors import safe_open
 
-from lib_stylemix.errors import StyleMixError
+from lib_stylemix.errors import CancelledError, StyleMixError
 from lib_stylemix.seams import CancelFlag
 from lib_stylemix.training.config import TrainSettings, apply_overrides, plan_training
 from lib_stylemix.training.runner import TrainingRunner, explain_failure, run_training
@@ -159,3 +159,29 @@ def test_explain_failure_prefers_the_trainers_exception():
     assert explain_failure(tail).startswith("out of GPU memory: torch.OutOfMemoryError: CUDA out of memory")
     assert explain_failure(["loading", "steps: 1/2", "killed"]) == "loading | killed"
     assert explain_failure([]) == "no output"
+
+
+def test_cancel_after_the_end_keeps_the_real_outcome_and_before_start_refuses(job, fake_env):
+    fake_env()
+    runner = TrainingRunner(job)
+    runner.start()
+    while runner.running():
+        time.sleep(0.02)
+    runner.cancel()
+    assert runner.wait(timeout=30).status == "succeeded"
+    early = TrainingRunner(job, validate=False)
+    early.cancel()
+    with pytest.raises(CancelledError, match="cancelled before it started"):
+        early.start()
+
+
+def test_a_trainer_orphaned_by_its_launcher_is_stopped(job, fake_env, tmp_path):
+    """The launcher exits while its child keeps the output pipe open: wait() must not leave the child running."""
+    pid_file = tmp_path / "pids.txt"
+    fake_env(FAKE_MODE="hang", FAKE_SPAWN_CHILD="1", FAKE_DETACH_PARENT="1", FAKE_PID_FILE=str(pid_file))
+    runner = TrainingRunner(job, grace_s=0.5, pipe_grace_s=0.5)
+    runner.start()
+    res = runner.wait(timeout=60)
+    pids = [int(p) for p in pid_file.read_text().split()]
+    assert len(pids) == 2 and all(pid_gone(p) for p in pids)
+    assert res.status == "failed"
