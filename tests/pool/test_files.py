@@ -49,7 +49,7 @@ def test_kernel_cache_is_reused_and_extended(small_files, tmp_path, monkeypatch)
     again.add([small_files[3]])
     assert calls == [("k", 1), ("x", 3, 1)]
     full = Pool.load(small_files, cache_dir=tmp_path / "fresh")
-    np.testing.assert_allclose(again.space.total, full.space.total, rtol=1e-12)
+    np.testing.assert_allclose(again.space.total, full.space.total, rtol=1e-5, atol=1e-9)  # float32 products
 
 
 def test_changed_file_gets_a_new_kernel_entry(tmp_path):
@@ -61,7 +61,7 @@ def test_changed_file_gets_a_new_kernel_entry(tmp_path):
     assert first.space.keys[1] != second.space.keys[1]
     assert not np.isclose(first.space.total[1, 1], second.space.total[1, 1])
     fresh = Pool.load([folder])
-    np.testing.assert_allclose(second.space.total, fresh.space.total, rtol=1e-12)
+    np.testing.assert_allclose(second.space.total, fresh.space.total, rtol=1e-5, atol=1e-9)
 
 
 @pytest.mark.parametrize("kind", [MIX, EXTRAPOLATE, ADD_DIFFERENCE, CROSSOVER])

@@ -1,0 +1,123 @@
+"""Benchmark: one evolve generation scored from the kernel K vs the seed's materialise-and-compare approach.
+
+Default: 16 synthetic SD1.5 rank-32 fp16 LoRAs (all 264 modules), R = 9 → 16·15/2·9 = 1,080 pair candidates.
+Timed (median of --repeats runs):
+  read    reading every file's bytes (the floor for anything that looks at the weights)
+  K       the engine's `kernel` over all files (fresh `LoraFile`s each run)
+  score   generating + scoring + selecting all candidates from K (`propose`, K-only pool)
+  seed    the seed's approach: per candidate, materialise its dense ΔW module by module, and compare it with
+          every member's dense ΔW (mean |a − b| over the flattened weights). Too slow to run for all candidates,
+          so it is timed on --seed-sample candidates and EXTRAPOLATED linearly to all of them.
+
+Run: .venv/bin/python bench/bench_evolve.py [--files 16 --rank 32 --ratios 9 --repeats 3 --seed-sample 2] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def _median_time(fn, repeats: int) -> tuple[float, object]:
+    times, out = [], None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), out
+
+
+def _seed_score(files, pair, ratio) -> float:
+    """The seed's way for one candidate: dense ΔW of candidate and of every member, flattened, mean |a − b|."""
+    import torch
+
+    a, b = pair
+    total = torch.zeros(len(files), dtype=torch.float64)
+    count = 0
+    for module in files[0].module_names:
+        members = [f.factors(module).dense().reshape(-1) for f in files]
+        cand = (1 - ratio) * members[a] + ratio * members[b]
+        for j, w in enumerate(members):
+            total[j] += (cand - w).abs().sum().double()
+        count += cand.numel()
+    return float((total / count).mean())
+
+
+def run(n_files: int, rank: int, n_modules: int | None, ratios: int, repeats: int, seed_sample: int,
+        folder: Path) -> dict:
+    from lib_stylemix.lora import default_modules, kernel, make_lora_file, open_lora
+    from lib_stylemix.pool.evolve import propose
+    from lib_stylemix.pool.pool import Pool
+    from lib_stylemix.pool.settings import EvolveSettings
+
+    modules = default_modules("sd1")[:n_modules] if n_modules else None
+    paths = [make_lora_file(folder / f"bench_{i:02d}.safetensors", rank=rank, modules=modules, seed=i)
+             for i in range(n_files)]
+    size_mb = sum(p.stat().st_size for p in paths) / 1e6
+
+    def read_all() -> int:
+        return sum(len(p.read_bytes()) for p in paths)
+
+    def compute_k():
+        return kernel([open_lora(p) for p in paths])
+
+    t_read, _ = _median_time(read_all, repeats)
+    t_k, k = _median_time(compute_k, repeats)
+    pool = Pool.from_kernel(k.names, k.total, k.by_block)
+    settings = EvolveSettings(ratios=ratios, keep=1)
+    t_score, candidates = _median_time(lambda: propose(pool, settings), repeats)
+    n_cand = len(candidates)
+
+    files = [open_lora(p) for p in paths]
+    sample = candidates[:: max(1, n_cand // seed_sample)][:seed_sample]
+    start = time.perf_counter()
+    for cand in sample:
+        _seed_score(files, cand.parent_index, cand.params["ratio"])
+    t_seed_each = (time.perf_counter() - start) / len(sample)
+    return {
+        "files": n_files, "rank": rank, "modules": len(files[0].module_names), "ratios": ratios,
+        "candidates": n_cand, "repeats": repeats, "total_mb": round(size_mb, 1),
+        "read_s": t_read, "kernel_s": t_k, "kernel_over_read": t_k / t_read,
+        "score_all_s": t_score, "score_per_candidate_ms": 1000 * t_score / n_cand,
+        "seed_sample": len(sample), "seed_per_candidate_s": t_seed_each,
+        "seed_all_s_extrapolated": t_seed_each * n_cand,
+        "speedup_vs_seed": t_seed_each * n_cand / t_score,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--files", type=int, default=16)
+    parser.add_argument("--rank", type=int, default=32)
+    parser.add_argument("--modules", type=int, default=None, help="use only the first N modules (smoke tests)")
+    parser.add_argument("--ratios", type=int, default=9)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--seed-sample", type=int, default=2)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="stylemix-bench-") as tmp:
+        r = run(args.files, args.rank, args.modules, args.ratios, args.repeats, args.seed_sample, Path(tmp))
+    if args.json:
+        print(json.dumps(r, indent=1))
+        return 0
+    print(f"{r['files']} SD1.5 files, rank {r['rank']}, {r['modules']} modules, fp16, {r['total_mb']} MB; "
+          f"R = {r['ratios']} -> {r['candidates']} candidates; medians of {r['repeats']} runs")
+    print(f"  read all file bytes        {r['read_s']:9.3f} s")
+    print(f"  kernel K (engine)          {r['kernel_s']:9.3f} s   = {r['kernel_over_read']:.2f} x read")
+    print(f"  score all candidates (K)   {r['score_all_s']:9.3f} s   ({r['score_per_candidate_ms']:.3f} ms each)")
+    print(f"  seed approach, per cand.   {r['seed_per_candidate_s']:9.3f} s   (timed on {r['seed_sample']})")
+    print(f"  seed approach, all cands.  {r['seed_all_s_extrapolated']:9.1f} s   EXTRAPOLATED "
+          f"({r['seed_sample']} timed x {r['candidates']})")
+    print(f"  K scoring vs seed          {r['speedup_vs_seed']:9.0f} x faster (extrapolated)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
