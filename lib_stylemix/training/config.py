@@ -11,6 +11,7 @@ import dataclasses
 import os
 import re
 import time
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -144,11 +145,13 @@ class TrainJob:
 
 
 def slugify(name: str) -> str:
-    """A file-name-safe style id: lowercase letters, digits, `-` and `_`."""
-    slug = re.sub(r"[^a-z0-9_-]+", "_", name.strip().lower()).strip("_-")
+    """The LoRA file name for a style: lower-case ASCII letters, digits and `_` (the restyle folder rule, so a
+    style folder's name is kept as is)."""
+    ascii_text = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    slug = re.sub(r"[^a-z0-9]+", "_", ascii_text.lower()).strip("_")[:64].strip("_")
     if not slug:
-        raise StyleMixError(f"style name {name!r}: has no letters or digits to name the LoRA file")
-    return slug[:80]
+        raise StyleMixError(f"style name {name!r}: has no ASCII letters or digits to name the LoRA file; pass --style")
+    return slug
 
 
 def default_style_name(train_data_dir: Path) -> str:

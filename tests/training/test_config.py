@@ -209,9 +209,10 @@ def test_job_roundtrips_through_json(fake_sd, env_plain, dataset, sd15, tmp_path
 
 
 def test_slugify():
-    assert slugify("  Ink Wash / Sumi-e ") == "ink_wash_sumi-e"
-    with pytest.raises(StyleMixError, match="no letters or digits"):
-        slugify("!!!")
+    assert slugify("  Ink Wash / Sumi-e ") == "ink_wash_sumi_e"
+    assert slugify("Hokusai (北斎)") == "hokusai" and slugify("claude_monet") == "claude_monet"
+    with pytest.raises(StyleMixError, match="no ASCII letters or digits"):
+        slugify("北斎")
 
 
 def test_optimizer_and_launcher_follow_the_probe(fake_sd, dataset, sd15, tmp_path):

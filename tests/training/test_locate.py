@@ -111,3 +111,11 @@ def test_setup_refuses_a_non_empty_folder(tmp_path):
     (tmp_path / "keep.txt").write_text("user data")
     with pytest.raises(StyleMixError, match="already exists and is not empty"):
         run_setup(tmp_path, [["true"]], echo=lambda s: None)
+
+
+def test_venv_python_per_os(monkeypatch):
+    from lib_stylemix.training import locate
+
+    assert locate.venv_python(Path("sd/venv")) == Path("sd/venv/bin/python")
+    monkeypatch.setattr(locate.os, "name", "nt")
+    assert locate.venv_python(Path("sd/venv")) == Path("sd/venv/Scripts/python.exe")
