@@ -93,9 +93,9 @@ class CheckReport:
         return data
 
 
-def venv_python(venv: Path) -> Path:
-    """The interpreter inside a venv folder, for this OS."""
-    return venv / "Scripts" / "python.exe" if os.name == "nt" else venv / "bin" / "python"
+def venv_python(venv: Path, *, windows: bool = os.name == "nt") -> Path:
+    """The interpreter inside a venv folder (`Scripts/python.exe` on Windows, `bin/python` elsewhere)."""
+    return venv / "Scripts" / "python.exe" if windows else venv / "bin" / "python"
 
 
 def locate_sd_scripts(

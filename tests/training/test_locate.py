@@ -18,6 +18,7 @@ from lib_stylemix.training.locate import (
     probe_environment,
     run_setup,
     setup_commands,
+    venv_python,
 )
 from tests.training.conftest import write_python_wrapper
 
@@ -113,9 +114,6 @@ def test_setup_refuses_a_non_empty_folder(tmp_path):
         run_setup(tmp_path, [["true"]], echo=lambda s: None)
 
 
-def test_venv_python_per_os(monkeypatch):
-    from lib_stylemix.training import locate
-
-    assert locate.venv_python(Path("sd/venv")) == Path("sd/venv/bin/python")
-    monkeypatch.setattr(locate.os, "name", "nt")
-    assert locate.venv_python(Path("sd/venv")) == Path("sd/venv/Scripts/python.exe")
+def test_venv_python_per_os():
+    assert venv_python(Path("sd/venv"), windows=False) == Path("sd/venv/bin/python")
+    assert venv_python(Path("sd/venv"), windows=True) == Path("sd/venv/Scripts/python.exe")
