@@ -22,7 +22,7 @@ def make_ui_tabs(extension_dir: Path | None):
     """The `on_ui_tabs` callback: builds the tab's Blocks (from `lib_stylemix.ui`) around a `WebuiHost`."""
 
     def stylemix_ui_tabs():
-        from lib_stylemix.ui import build_tab
+        from lib_stylemix.ui.app import build_tab
         from lib_stylemix.webui.host import WebuiHost
 
         return [(build_tab(WebuiHost(extension_dir)), TAB_TITLE, TAB_ID)]

@@ -128,8 +128,10 @@ def build_ui(elem_id: Callable[[str], str], settings: StyleMixSettings) -> list[
             elem_id=elem_id("out_dir"),
         )
     preview_inputs = [folder, uploads, low, high]
-    for component in preview_inputs:
-        component.change(canny_preview, inputs=preview_inputs, outputs=[preview, preview_text])
+    preview_outputs = [preview, preview_text]
+    # the folder box previews when typing is done (a listing per keystroke would be wasted work)
+    for event in (folder.blur, folder.submit, uploads.change, low.change, high.change):
+        event(canny_preview, inputs=preview_inputs, outputs=preview_outputs)
     return [folder, uploads, styles, template, low, high, weight, seed_policy, seed, out_dir]
 
 

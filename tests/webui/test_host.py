@@ -51,7 +51,6 @@ def test_settings_read_with_defaults_before_and_after_registration(webui):
 
 
 def test_register_settings_adds_a_section(webui):
-    pytest.importorskip("gradio")  # component classes come from gradio; the gradio tests cover building them
     register_settings()
     labels = webui.shared.opts.data_labels
     info = labels[PREFIX + "preview_prompts"]

@@ -55,7 +55,7 @@ class ControlNetUnit(BaseModel):
     hr_option: HiResFixOption = HiResFixOption.BOTH
     save_detected_map: bool = True
 
-    @root_validator
+    @root_validator(allow_reuse=True)  # the stand-in re-executes this file on every load
     def check(cls, values):
         if values.get("module") not in PREPROCESSORS:
             raise ValueError(f"unknown preprocessor {values.get('module')}")

@@ -2,6 +2,7 @@
 
 import importlib.util
 import os
+import re
 import sys
 from collections import namedtuple
 
@@ -55,9 +56,11 @@ class Script:
         pass
 
     def elem_id(self, item_id):
-        tab = "img2img" if self.is_img2img else "txt2img"
-        title = "".join(c for c in self.title().lower().replace(" ", "_") if c.isalnum() or c == "_")
-        return f"script_{tab}_{title}_{item_id}"
+        # the tab name is part of the id only for scripts shown the same way in txt2img and img2img
+        same_in_both = self.show(True) == self.show(False)
+        tab = ("img2img_" if self.is_img2img else "txt2img_") if same_in_both else ""
+        title = re.sub(r"[^a-z_0-9]", "", re.sub(r"\s", "_", self.title().lower()))
+        return f"script_{tab}{title}_{item_id}"
 
 
 class ScriptBuiltinUI(Script):

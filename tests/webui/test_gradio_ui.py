@@ -1,0 +1,96 @@
+"""Our gradio pieces built with the real gradio the webui pins (3.41.2): the Script's controls, the
+settings section, and the StyleMix tab through the webui's `on_ui_tabs` callback."""
+
+from __future__ import annotations
+
+import inspect
+
+import gradio as gr
+
+from lib_stylemix.settings import StyleMixSettings
+from lib_stylemix.webui import script as stylemix_script
+from lib_stylemix.webui.options import PREFIX, register_settings
+from tests.webui.conftest import make_images
+
+
+def _build_ui(script):
+    with gr.Blocks():
+        return script.ui(False)
+
+
+def test_gradio_is_the_webui_version():
+    assert gr.__version__ == "3.41.2"
+
+
+def test_script_controls_match_run_arguments(webui):
+    webui.load_scripts()
+    runner = webui.make_runner(build_ui=_build_ui)
+    ours = webui.script(stylemix_script.TITLE)
+    names = list(inspect.signature(stylemix_script.run).parameters)[1:]
+    assert len(ours.controls) == len(names) == ours.args_to - ours.args_from
+    kinds = [type(c).__name__ for c in ours.controls]
+    assert kinds == [
+        "Textbox",
+        "File",
+        "Textbox",
+        "Textbox",
+        "Slider",
+        "Slider",
+        "Slider",
+        "Radio",
+        "Number",
+        "Textbox",
+    ]
+    defaults = StyleMixSettings()
+    values = dict(zip(names, (c.value for c in ours.controls), strict=True))
+    assert values["template"] == defaults.default_template
+    assert (values["low"], values["high"]) == (defaults.canny_low, defaults.canny_high)
+    assert values["out_dir"] == defaults.restyle_output_dir
+    assert all(c.elem_id.startswith("script_stylemix_batch_restyle_") for c in ours.controls)
+    assert runner.titles[-1] == stylemix_script.TITLE
+
+
+def test_script_runs_with_values_from_real_components(webui, tmp_path):
+    webui.load_scripts()
+    runner = webui.make_runner(build_ui=_build_ui)
+    webui.load_model("sd1")
+    ours = webui.script(stylemix_script.TITLE)
+    args = list(runner.default_args(selected_title=stylemix_script.TITLE))
+    args[ours.args_from] = str(make_images(tmp_path / "set", 1))
+    args[ours.args_from + 2] = "ink"
+    args[ours.args_to - 1] = str(tmp_path / "out")
+    processed = webui.processing.txt2img(tuple(args), width=64, height=64, steps=5, sampler_name="Euler")
+    assert len(processed.images) == len(processed.infotexts) == 2
+    assert len(webui.processing.calls) == 1
+
+
+def test_canny_preview(tmp_path):
+    folder = make_images(tmp_path / "set", 1)
+    image, text = stylemix_script.canny_preview(str(folder), None, 50, 150)
+    assert image is not None and image.mode == "RGB"
+    assert text.startswith("photo1.png: ") and "% edge pixels at 50/150" in text
+    image, text = stylemix_script.canny_preview("", None, 50, 150)
+    assert image is None and "Choose an image folder" in text
+    image, text = stylemix_script.canny_preview(str(folder), None, 200, 100)
+    assert image is None and "above high threshold" in text
+
+
+def test_settings_section_uses_gradio_components(webui):
+    register_settings()
+    labels = webui.shared.opts.data_labels
+    assert labels[PREFIX + "steps"].component is gr.Slider
+    assert labels[PREFIX + "preview_prompts"].component is gr.Textbox
+    assert labels[PREFIX + "sd_scripts_dir"].component is None  # a str default: the webui picks a textbox
+    assert all(info.section == ("stylemix", "StyleMix") for key, info in labels.items() if key.startswith(PREFIX))
+
+
+def test_tab_is_built_through_on_ui_tabs(webui):
+    webui.load_scripts()
+    webui.make_runner()
+    tabs = webui.callbacks.ui_tabs_callback()
+    assert len(tabs) == 1
+    blocks, title, elem_id = tabs[0]
+    assert isinstance(blocks, gr.Blocks) and (title, elem_id) == ("StyleMix", "stylemix")
+    footer = [b for b in blocks.blocks.values() if getattr(b, "elem_id", None) == "stylemix_footer"]
+    expected = "A1111 1.10.1" if webui.kind == "a1111" else "Forge 2.0.1v1.10.1"
+    assert footer and expected in footer[0].value
