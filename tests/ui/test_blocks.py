@@ -1,0 +1,119 @@
+"""The tab and the standalone app built with the real gradio (the webui's 3.41.2), and their handlers called
+through the wiring gradio would use (inputs and outputs in the order the events declare)."""
+
+from __future__ import annotations
+
+import json
+
+import gradio as gr
+
+from lib_stylemix.ui.app import build_standalone_app, build_tab
+from tests.ui.conftest import FakeWebuiHost
+
+PANELS = ["Dataset", "Restyle", "Train", "Epochs", "Pool"]
+
+
+def components(blocks) -> dict[str, object]:
+    return {b.elem_id: b for b in blocks.blocks.values() if getattr(b, "elem_id", None)}
+
+
+def handler(blocks, elem_id: str, event: str = "click"):
+    """(function, input components, output components) of the `event` listener on component `elem_id`."""
+    target = components(blocks)[elem_id]
+    for index, dep in enumerate(blocks.dependencies):
+        targets = dep["targets"]
+        ids = [t[0] if isinstance(t, (list, tuple)) else t for t in targets]
+        trigger = dep.get("trigger") or (targets[0][1] if targets and isinstance(targets[0], (list, tuple)) else None)
+        if target._id in ids and trigger == event:
+            fn = blocks.fns[index]
+            return fn.fn, [blocks.blocks[i] for i in dep["inputs"]], [blocks.blocks[i] for i in dep["outputs"]]
+    raise AssertionError(f"no {event} listener on {elem_id}")
+
+
+def call(blocks, elem_id: str, *values, event: str = "click"):
+    fn, inputs, outputs = handler(blocks, elem_id, event)
+    assert len(values) == len(inputs), f"{elem_id}: {len(inputs)} inputs expected"
+    result = fn(*values)
+    result = result if isinstance(result, tuple) else (result,)
+    assert len(result) == len(outputs), f"{elem_id}: handler returned {len(result)} values for {len(outputs)} outputs"
+    return result
+
+
+def test_gradio_is_the_webui_version():
+    assert gr.__version__ == "3.41.2"
+
+
+def test_tab_builds_every_panel_with_a_generating_host(tmp_path):
+    host = FakeWebuiHost(tmp_path / "Lora")
+    blocks = build_tab(host)
+    tabs = [b.label for b in blocks.blocks.values() if isinstance(b, gr.Tab) and b.elem_id.startswith("stylemix_panel")]
+    assert tabs == PANELS
+    ids = components(blocks)
+    for elem_id in ("stylemix_restyle_run", "stylemix_train_start", "stylemix_epochs_render", "stylemix_pool_preview"):
+        assert elem_id in ids
+    assert all(elem_id.startswith("stylemix_") for elem_id in ids)
+    assert {"on_preview", "on_run", "on_render"} <= set(host.wrapped)
+    json.dumps(blocks.get_config_file())
+
+
+def test_standalone_app_marks_generation_panels(tmp_path):
+    blocks = build_standalone_app(tmp_path / "Lora")
+    ids = components(blocks)
+    assert "stylemix_pool_load" in ids and "stylemix_dataset_prepare" in ids
+    assert "stylemix_restyle_run" not in ids and "stylemix_epochs_render" not in ids
+    texts = [b.value for b in blocks.blocks.values() if isinstance(b, gr.Markdown)]
+    assert sum(t.startswith("**Not available here.** Generating images needs the") for t in texts) == 3
+    assert ids["stylemix_pool_preview"].interactive is False
+    json.dumps(blocks.get_config_file())
+
+
+def test_pool_flow_through_the_wiring(lora_dir):
+    host = FakeWebuiHost(lora_dir)
+    blocks = build_tab(host)
+    sess, status, members, selected, *_ = call(blocks, "stylemix_pool_load", None, str(lora_dir), None)
+    assert "Added 4 LoRA(s)" in status and len(members) == 4
+    assert selected["choices"] == [f"style_{i}" for i in range(4)]
+    sess, status, heatmap, pairs = call(blocks, "stylemix_pool_compare", sess, "frobenius")
+    assert "Compared 4 members" in status and heatmap.size[0] > 100 and len(pairs) == 6
+    sess, status, blocks_rows = call(blocks, "stylemix_pool_blocks_btn", sess, "style_0", "style_1")
+    assert blocks_rows and "Per-block" in status
+    sess, status, *lists = call(blocks, "stylemix_pool_merge", sess, ["style_0", "style_1"], "0.5, 0.5", "concat", 0,
+                                0.0, "tab_merge")
+    assert (lora_dir / "tab_merge.safetensors").is_file() and host.refreshed == 1
+    assert "tab_merge" in [row[0] for row in lists[0]]
+    sess, status, candidates, _preview = call(blocks, "stylemix_pool_propose", sess, 1, 2, 1, 0, "novelty", 0.0,
+                                             False, False)
+    assert candidates and candidates[0][7] == "selected"
+    picked = str(candidates[0][0])
+    sess, status, images = call(blocks, "stylemix_pool_preview", sess, picked)
+    assert len(images) == 2 and "nothing was written" in status and "<lora:" in host.txt2img.prompts[0]
+    sess, status, candidates, *lists = call(blocks, "stylemix_pool_keep_btn", sess, picked)
+    unsaved = lists[4]["choices"]
+    assert len(unsaved) == 1
+    sess, status, *lists = call(blocks, "stylemix_pool_save", sess, unsaved, 0)
+    assert "Saved" in status and host.refreshed == 2
+    assert (lora_dir / f"{unsaved[0]}.safetensors").is_file()
+
+
+def test_errors_show_as_messages_not_tracebacks(lora_dir):
+    blocks = build_tab(FakeWebuiHost(lora_dir))
+    sess, status, *_ = call(blocks, "stylemix_pool_load", None, str(lora_dir / "missing"), None)
+    assert "stylemix-msg-error" in status and "no such file or folder" in status
+    sess, status, *_ = call(blocks, "stylemix_pool_compare", sess, "frobenius")
+    assert "load some first" in status
+    status, *_ = call(blocks, "stylemix_dataset_open", str(lora_dir / "nope"))
+    assert "no such folder" in status
+
+
+def test_dataset_flow_through_the_wiring(image_folder, tmp_path):
+    blocks = build_standalone_app(tmp_path / "Lora")
+    out = tmp_path / "prepared"
+    _job, status, gallery, rows, folder, names = call(blocks, "stylemix_dataset_prepare", None, str(image_folder),
+                                                     str(out), "64", "center", False)
+    assert "Prepared 3 image(s)" in status and len(gallery) == 3 and folder == str(out)
+    assert names["choices"] == [row[0] for row in rows]
+    rows[0][1] = "a boy on a beach, pencil"
+    (status,) = call(blocks, "stylemix_dataset_save", str(out), rows)
+    assert "Saved 1 changed" in status
+    status, sheet = call(blocks, "stylemix_dataset_canny_sheet_btn", str(out), 100, 200, False)
+    assert sheet.size[0] > 100 and "edge map" in status
