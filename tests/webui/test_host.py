@@ -135,3 +135,51 @@ def test_interrupt_during_a_job_raises_cancelled(webui, tmp_path):
     webui.processing.before_batch_hooks.append(lambda p, n: webui.shared.state.interrupt())
     with pytest.raises(CancelledError):
         WebuiHost().txt2img_generator().generate("a cat", "", 1, 4, "Euler", 5.0, 64, 64)
+
+
+def test_webui_host_satisfies_the_host_protocol(webui):
+    from lib_stylemix.ui.host import Host
+
+    host = WebuiHost()
+    assert isinstance(host, Host)
+    assert host.label == ("A1111 1.10.1" if webui.kind == "a1111" else "Forge 2.0.1v1.10.1")
+
+
+def test_batch_images_skip_the_webui_grid(webui, tmp_path):
+    webui.load_scripts()
+    webui.make_runner()
+    webui.load_model("sd1")
+    image = make_images(tmp_path / "set", 1) / "photo1.png"
+    job = RestyleJob(
+        "ink__photo1",
+        "ink",
+        "ink",
+        str(image),
+        "photo1",
+        "a photo",
+        "ink art",
+        "",
+        9,
+        sampler="Euler",
+        steps=4,
+        width=64,
+        height=64,
+        batch_size=2,
+    )
+    out = WebuiHost().restyle_generator().generate(job)
+    assert [g.image.size for g in out] == [(64, 64), (64, 64)]  # the 128×64 grid at index 0 is not ours
+    assert ["Seed: 9" in out[0].infotext, "Seed: 10" in out[1].infotext] == [True, True]
+
+
+def test_black_control_image_is_refused(webui, tmp_path):
+    from PIL import Image
+
+    webui.load_scripts()
+    webui.make_runner()
+    webui.load_model("sd1")
+    black = tmp_path / "black.png"
+    Image.new("RGB", (64, 64)).save(black)
+    job = RestyleJob("ink__black", "ink", "ink", str(black), "black", "", "ink art", "", 1, width=64, height=64)
+    with pytest.raises(StyleMixError, match=r"black\.png: the image is black"):
+        WebuiHost().restyle_generator().generate(job)
+    assert webui.processing.calls == []
