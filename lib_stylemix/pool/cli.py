@@ -67,15 +67,19 @@ class StderrProgress:
     def __init__(self, interval: float = 2.0) -> None:
         self.interval = interval
         self._last = 0.0
+        self._stage = ""
+        self._total = 0
 
     def begin(self, total: int, text: str = "") -> None:
         self._last = time.monotonic()
+        self._stage, self._total = text, total
 
     def step(self, done: int, text: str = "") -> None:
         now = time.monotonic()
         if now - self._last >= self.interval:
             self._last = now
-            say(f"  {text}")
+            detail = text if text.startswith(self._stage) else f"{self._stage} {done}/{self._total}"
+            say(f"  {detail}")
 
     def end(self, text: str = "") -> None:
         pass

@@ -51,10 +51,11 @@ def propose(
     *,
     progress: Progress | None = None,
     cancel: CancelToken | None = None,
+    stage: str | None = None,
 ) -> list[Candidate]:
     """Scored candidates for the pool's next generation; the top-k suggestions have status `selected`.
 
-    The pool is not changed.
+    The pool is not changed. `stage` prefixes the progress text (default "generation g: scoring").
     """
     generation = pool.generation + 1
     rng = np.random.default_rng([settings.seed, generation])
@@ -65,7 +66,7 @@ def propose(
         return []
     candidates = generate(coefs, names, pool.space.keys, pool.space.blocks, settings, rng)
     score_candidates(pool.space, candidates, coefs, names, settings, progress or NullProgress(),
-                     cancel or NeverCancel(), stage=f"generation {generation}: scoring")
+                     cancel or NeverCancel(), stage=stage or f"generation {generation}: scoring")
     select_top(pool.space, candidates, settings.keep, settings.dedupe_tol)
     return candidates
 
@@ -121,12 +122,17 @@ def evolve(
     progress = progress or NullProgress()
     cancel = cancel or NeverCancel()
     result = EvolveResult([])
-    for _ in range(settings.iterations):
+    run_start = time.monotonic()
+    for i in range(settings.iterations):
         start = time.monotonic()
+        stage = f"generation {pool.generation + 1} ({i + 1}/{settings.iterations}): scoring"
+        if i:
+            per_generation = (start - run_start) / i
+            stage += f" [run ETA {per_generation * (settings.iterations - i):.0f}s]"
         try:
             if cancel.cancelled():
                 raise CancelledError("evolve stopped before the next generation")
-            candidates = propose(pool, settings, progress=progress, cancel=cancel)
+            candidates = propose(pool, settings, progress=progress, cancel=cancel, stage=stage)
             selected = [c for c in candidates if c.status == SELECTED]
             kept = accept(pool, selected)
             gen = Generation(pool.generation, candidates, kept)

@@ -214,9 +214,11 @@ def test_progress_reports_stage_and_eta():
         def end(self, text=""):
             texts.append(("end", 0, text))
 
-    evolve(pool, EvolveSettings(iterations=1, ratios=2), Recorder())
-    assert texts[0] == ("begin", 12, "generation 1: scoring")
+    evolve(pool, EvolveSettings(iterations=2, ratios=2), Recorder())
+    assert texts[0] == ("begin", 12, "generation 1 (1/2): scoring")
     assert texts[1][0] == "step" and texts[1][1] == 12 and "ETA" in texts[1][2]
+    second = [t for t in texts if t[0] == "begin"][1]
+    assert second[2].startswith("generation 2 (2/2): scoring [run ETA")
 
 
 def test_propose_then_accept_a_human_choice():
