@@ -24,7 +24,8 @@ SEED_POLICY_CHOICES = ("per-image", "fixed", "random")
 HELP = (
     "Renders every image of a prepared set in every style (txt2img + one canny ControlNet unit per image) "
     "into one sd-scripts training folder per style. The negative prompt, sampler, steps, CFG and size come from "
-    "the txt2img panel above; the txt2img prompt itself is not used, the template below is. "
+    "the txt2img panel above, and its batch size is the number of images per job; the txt2img prompt itself is not "
+    "used, the template below is. "
     "Run again with the same output folder to resume an interrupted run."
 )
 
@@ -177,7 +178,8 @@ def run(
     """Execute the restyle plan for the Script and return a `Processed` (never None: None makes txt2img run again)."""
     from modules.processing import Processed
 
-    from lib_stylemix.restyle.execute import execute, job_paths
+    from lib_stylemix.restyle.execute import execute, is_complete, job_paths
+    from lib_stylemix.restyle.layout import output_name
     from lib_stylemix.restyle.plan import CannyUnit, make_plan
     from lib_stylemix.webui.controlnet import controlnet_bridge, pick_canny_model
     from lib_stylemix.webui.env import webui_info
@@ -211,7 +213,7 @@ def run(
         cfg_scale=float(p.cfg_scale),
         width=int(p.width),
         height=int(p.height),
-        batch_size=1,
+        batch_size=max(1, min(8, int(p.batch_size or 1))),
         canny=CannyUnit(low=int(low), high=int(high), weight=float(weight)),
     )
     generator = WebuiRestyleGenerator(copy_processing(p), bridge, model)
@@ -235,13 +237,18 @@ def run(
         prompts.append("")
         seeds.append(-1)
     for job in plan.jobs:
-        primary, _ = job_paths(out, job)
-        if job.job_id in result.written or job.job_id in result.skipped:
-            image, infotext = _saved(primary)
+        if job.job_id not in result.written and job.job_id not in result.skipped:
+            continue
+        folder = job_paths(out, job)[0].parent
+        for index in range(job.batch_size):
+            path = folder / f"{output_name(job.image_stem, index)}.png"
+            if not is_complete(path):
+                continue
+            image, infotext = _saved(path)
             images.append(image)
             infotexts.append(infotext)
             prompts.append(job.prompt)
-            seeds.append(job.seed)
+            seeds.append(job.seed + index)
     summary = (
         f"StyleMix: {len(result.written)} written, {len(result.skipped)} resumed, {len(result.failed)} failed"
         + (" — interrupted; run again with the same output folder to continue" if result.cancelled else "")

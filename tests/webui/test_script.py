@@ -157,3 +157,20 @@ def test_sdxl_checkpoint_gets_the_xl_canny_model(ready, tmp_path):
 def test_no_input_is_a_clear_error(ready, tmp_path):
     with pytest.raises(StyleMixError, match="choose an image folder or upload images"):
         _txt2img(ready, _args(ready, "", out=tmp_path / "out"))
+
+
+def test_txt2img_batch_size_gives_images_per_job(ready, tmp_path):
+    folder = make_images(tmp_path / "set", 1)
+    processed = ready.processing.txt2img(
+        _args(ready, folder, styles="ink", out=tmp_path / "out"),
+        negative_prompt="",
+        steps=4,
+        sampler_name="Euler",
+        width=64,
+        height=64,
+        batch_size=2,
+    )
+    assert ready.processing.calls[0]["batch_size"] == 2
+    assert len(processed.images) == len(processed.infotexts) == 1 + 2
+    assert processed.all_seeds[1] + 1 == processed.all_seeds[2]
+    assert sorted(p.name for p in (tmp_path / "out").rglob("photo1*.png")) == ["photo1-2.png", "photo1.png"]
