@@ -1,0 +1,192 @@
+"""A real browser against `python -m lib_stylemix ui`: load the example pool, compare, see the heatmap, merge,
+save. Debian's Chromium, headless, driven by Playwright; screenshots go to `test-artifacts/`.
+
+Chromium missing is a failure with instructions, not a skip: CI installs it (`apt-get install -y chromium`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.ui.conftest import write_small_loras
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "test-artifacts"
+CHROMIUM = os.environ.get("STYLEMIX_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+START_TIMEOUT_S = 90
+STEP_TIMEOUT_MS = 60_000
+
+pytestmark = pytest.mark.browser
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_http(url: str, proc: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"`python -m lib_stylemix ui` exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    pytest.fail(f"the UI did not answer on {url} within {START_TIMEOUT_S}s:\n{log.read_text()[-3000:]}")
+
+
+@pytest.fixture
+def server(tmp_path):
+    """The standalone app as a user starts it, on a free loopback port, working in a scratch folder."""
+    lora_dir = tmp_path / "Lora"
+    lora_dir.mkdir()
+    port = free_port()
+    log = tmp_path / "server.log"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "GRADIO_ANALYTICS_ENABLED": "False", "NO_PROXY": "127.0.0.1"}
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "lib_stylemix", "ui", "--port", str(port), "--lora-dir", str(lora_dir)],
+            cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        wait_for_http(url, proc, log)
+        yield url, lora_dir, tmp_path
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture
+def page():
+    if not (Path(CHROMIUM).is_file() and os.access(CHROMIUM, os.X_OK)):
+        pytest.fail(f"Chromium not found at {CHROMIUM}: install it with `apt-get install -y chromium` "
+                    "(or point STYLEMIX_CHROMIUM at a Chromium binary)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        context.set_default_timeout(STEP_TIMEOUT_MS)
+        outside: list[str] = []
+        context.route("**/*", lambda route: keep_local(route, outside))
+        page = context.new_page()
+        page.outside_requests = outside
+        yield page
+        context.close()
+        browser.close()
+
+
+def keep_local(route, outside: list[str]) -> None:
+    """Let loopback requests through and block the rest (gradio 3.41's page template links a CDN script)."""
+    host = urllib.parse.urlsplit(route.request.url).hostname
+    if host in ("127.0.0.1", "localhost"):
+        route.continue_()
+    else:
+        outside.append(route.request.url)
+        route.abort()
+
+
+def open_tab(page, name: str) -> None:
+    """Click a gradio tab by its label (tabs are buttons with exactly that text)."""
+    page.get_by_role("button", name=name, exact=True).click()
+
+
+def shot(page, name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def by_id(page, elem_id: str):
+    """The outermost element with our elem_id (gradio 3 repeats the id on an inner element of HTML blocks)."""
+    return page.locator(f"#{elem_id}").first
+
+
+def status_text(page) -> str:
+    return by_id(page, "stylemix_pool_status").inner_text()
+
+
+def wait_status(page, needle: str) -> str:
+    page.wait_for_function(
+        "(needle) => (document.querySelector('#stylemix_pool_status')?.innerText || '').includes(needle)"
+        " || (document.querySelector('#stylemix_pool_status')?.innerText || '').includes('rror')",
+        arg=needle,
+    )
+    text = status_text(page)
+    assert needle in text, text
+    return text
+
+
+def pick(page, dropdown_id: str, option: str) -> None:
+    """Choose an option in a gradio dropdown the way a person does: open it, type, press Enter."""
+    box = by_id(page, dropdown_id).locator("input")
+    box.click()
+    box.fill(option)
+    page.keyboard.press("Enter")
+    page.keyboard.press("Escape")
+
+
+def test_example_pool_compare_merge_save(server, page):
+    url, lora_dir, workdir = server
+    example = workdir / "example"
+    shutil.rmtree(example, ignore_errors=True)
+    write_small_loras(example, count=4)
+    page.goto(url)
+    open_tab(page, "Pool")
+    sources = by_id(page, "stylemix_pool_sources").locator("textarea")
+    sources.fill(str(example))
+    by_id(page, "stylemix_pool_load").click()
+    wait_status(page, "Added 4 LoRA(s)")
+    members = by_id(page, "stylemix_pool_members")
+    for i in range(4):
+        assert f"style_{i}" in members.inner_text()
+
+    by_id(page, "stylemix_pool_compare").click()
+    wait_status(page, "Compared 4 members")
+    heatmap = by_id(page, "stylemix_pool_heatmap").locator("img")
+    heatmap.wait_for(state="visible")
+    assert heatmap.evaluate("img => img.naturalWidth") > 100
+    assert "style_" in by_id(page, "stylemix_pool_pairs").inner_text()
+    shot(page, "browser_pool_compare")
+
+    pick(page, "stylemix_pool_selected", "style_0")
+    pick(page, "stylemix_pool_selected", "style_1")
+    open_tab(page, "Merge")
+    by_id(page, "stylemix_pool_weights").locator("textarea, input").first.fill("0.7, 0.3")
+    by_id(page, "stylemix_pool_out_name").locator("textarea, input").first.fill("browser_merge")
+    by_id(page, "stylemix_pool_merge").click()
+    wait_status(page, "browser_merge.safetensors")
+    merged = lora_dir / "browser_merge.safetensors"
+    assert merged.is_file() and merged.stat().st_size > 0
+    assert "browser_merge" in members.inner_text()
+    shot(page, "browser_pool_merge")
+
+    from lib_stylemix.lora import open_lora
+
+    assert open_lora(merged).rank == 8
+    assert sorted(p.name for p in example.iterdir()) == [f"style_{i}.safetensors" for i in range(4)]
+    assert all("cdnjs" in url for url in page.outside_requests), page.outside_requests
