@@ -48,6 +48,13 @@ def attempt(fn: Callable[[], Any], what: str) -> tuple[Any, str | None]:
         return None, error_html(exc)
 
 
+def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> Any:
+    """A Dataframe value that keeps its column names even when empty (gradio shows 1, 2, 3… for a bare `[]`)."""
+    import pandas as pd
+
+    return pd.DataFrame([list(r) for r in rows], columns=list(headers))
+
+
 def table_rows(value: Any) -> list[list[Any]]:
     """Rows of a gradio Dataframe value (a pandas DataFrame in gradio 3/4, or a dict/list in other shapes)."""
     if value is None:

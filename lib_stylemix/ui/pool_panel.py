@@ -17,6 +17,7 @@ from lib_stylemix.ui.common import (
     message_html,
     parse_float_list,
     parse_lines,
+    table,
     table_rows,
 )
 from lib_stylemix.ui.host import Host
@@ -137,12 +138,12 @@ def build_pool_panel(host: Host, session: Any = None) -> None:
         """Values of every component that shows the pool's membership."""
         names = sess.pool.names if sess.pool is not None else []
         return (
-            logic.member_rows(sess.pool),
+            table(logic.member_rows(sess.pool), logic.MEMBER_HEADERS),
             gr.update(choices=names, value=[]),
             gr.update(choices=names, value=names[0] if names else None),
             gr.update(choices=names, value=names[1] if len(names) > 1 else None),
             gr.update(choices=logic.unsaved_names(sess.pool), value=[]),
-            logic.lineage_rows(sess.pool),
+            table(logic.lineage_rows(sess.pool), logic.LINEAGE_HEADERS),
         )
 
     list_outputs = [members, selected, block_a, block_b, unsaved, lineage]
@@ -189,7 +190,7 @@ def build_pool_panel(host: Host, session: Any = None) -> None:
     def on_compare(sess, metric_value, progress=gr.Progress()):  # noqa: B008 (gradio reads the tracker from the default)
         def work(s, progress, cancel):
             comparison = logic.compare(s, metric_value)
-            return logic.heatmap_image(comparison), comparison.pair_rows()
+            return logic.heatmap_image(comparison), table(comparison.pair_rows(), logic.PAIR_HEADERS)
 
         sess, out, err = run(work, sess, tracker=progress)
         if err:
@@ -199,7 +200,9 @@ def build_pool_panel(host: Host, session: Any = None) -> None:
 
     def on_blocks(sess, a, b):
         sess, rows, err = run(lambda s, progress, cancel: logic.block_rows(s, a, b), sess)
-        return sess, err or message_html(f"Per-block differences of {a} and {b}.", "ok"), rows if rows else []
+        if err:
+            return sess, err, gr.update()
+        return sess, message_html(f"Per-block differences of {a} and {b}.", "ok"), table(rows, logic.BLOCK_HEADERS)
 
     def on_merge(sess, names, weight_text, method_value, rank_value, energy_value, name_value,
                  progress=gr.Progress()):  # noqa: B008 (gradio reads the tracker from the default)
@@ -226,7 +229,7 @@ def build_pool_panel(host: Host, session: Any = None) -> None:
             return logic.propose_candidates(s, settings_from(*values), progress=progress, cancel=cancel)
 
         sess, msg, err = run(work, sess, tracker=progress)
-        return sess, err or message_html(msg, "ok"), logic.candidate_rows(sess), []
+        return sess, err or message_html(msg, "ok"), table(logic.candidate_rows(sess), logic.CANDIDATE_HEADERS), []
 
     def on_evolve(sess, *values, progress=gr.Progress()):  # noqa: B008 (gradio reads the tracker from the default)
         def work(s, progress, cancel):
@@ -236,7 +239,7 @@ def build_pool_panel(host: Host, session: Any = None) -> None:
         if err:
             return (sess, err, gr.update(), *lists(sess))
         msg, rows = out
-        return (sess, message_html(msg, "ok"), rows, *lists(sess))
+        return (sess, message_html(msg, "ok"), table(rows, logic.EVOLVE_HEADERS), *lists(sess))
 
     def on_stop(sess):
         if isinstance(sess, logic.PoolSession):
@@ -274,7 +277,8 @@ def build_pool_panel(host: Host, session: Any = None) -> None:
 
     def on_keep(sess, text):
         sess, msg, err = run(lambda s, progress, cancel: logic.keep_candidates(s, picked_indices(text)), sess)
-        return (sess, err or message_html(msg, "ok"), logic.candidate_rows(sess), *lists(sess))
+        candidates_value = table(logic.candidate_rows(sess), logic.CANDIDATE_HEADERS)
+        return (sess, err or message_html(msg, "ok"), candidates_value, *lists(sess))
 
     def on_save(sess, names, rank_value, progress=gr.Progress()):  # noqa: B008 (gradio reads the tracker from the default)
         def work(s, progress, cancel):

@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from lib_stylemix.ui import train_logic as logic
-from lib_stylemix.ui.common import attempt, message_html
+from lib_stylemix.ui.common import attempt, message_html, table
 from lib_stylemix.ui.host import Host
 
 POLL_S = 1.0
@@ -47,14 +47,14 @@ def build_train_panel(host: Host) -> None:
     with gr.Row():
         remove_id = gr.Textbox(label="Queue entry id", scale=3, elem_id="stylemix_train_remove_id")
         remove_btn = gr.Button("Remove entry", scale=1, elem_id="stylemix_train_remove")
-    table = gr.Dataframe(headers=logic.QUEUE_HEADERS, interactive=False, wrap=True, label="Queue",
+    queue_table = gr.Dataframe(headers=logic.QUEUE_HEADERS, interactive=False, wrap=True, label="Queue",
                          elem_id="stylemix_train_queue")
     progress_line = gr.Textbox(label="Progress", interactive=False, elem_id="stylemix_train_progress")
     log = gr.Textbox(label="Log tail", lines=12, max_lines=12, interactive=False, elem_id="stylemix_train_log")
 
     def rows():
         out, err = attempt(service.rows, "read training queue")
-        return out if err is None else []
+        return table(out if err is None else [], logic.QUEUE_HEADERS)
 
     def on_check(folder, python):
         out, err = attempt(lambda: logic.check(folder, python, host.settings()), "sd-scripts check")
@@ -98,7 +98,8 @@ def build_train_panel(host: Host) -> None:
         return message_html(service.cancel(), "warn")
 
     check_btn.click(on_check, [sd_folder, sd_python], [status, report])
-    add_btn.click(on_add, [sd_folder, sd_python, dataset, style, base_model, epochs, dim, alpha, lr], [status, table])
-    remove_btn.click(on_remove, [remove_id], [status, table])
-    start_btn.click(on_start, [], [status, table, progress_line, log])
+    add_btn.click(on_add, [sd_folder, sd_python, dataset, style, base_model, epochs, dim, alpha, lr],
+                  [status, queue_table])
+    remove_btn.click(on_remove, [remove_id], [status, queue_table])
+    start_btn.click(on_start, [], [status, queue_table, progress_line, log])
     cancel_btn.click(on_cancel, [], [status], queue=False)

@@ -7,7 +7,9 @@ import json
 
 import gradio as gr
 
+from lib_stylemix.ui import pool_logic
 from lib_stylemix.ui.app import build_standalone_app, build_tab
+from lib_stylemix.ui.common import table_rows
 from tests.ui.conftest import FakeWebuiHost
 
 PANELS = ["Dataset", "Restyle", "Train", "Epochs", "Pool"]
@@ -71,23 +73,26 @@ def test_pool_flow_through_the_wiring(lora_dir):
     host = FakeWebuiHost(lora_dir)
     blocks = build_tab(host)
     sess, status, members, selected, *_ = call(blocks, "stylemix_pool_load", None, str(lora_dir), None)
-    assert "Added 4 LoRA(s)" in status and len(members) == 4
+    assert "Added 4 LoRA(s)" in status and len(table_rows(members)) == 4
+    assert list(members.columns) == ["name", "kind", "arch", "rank", "size MB", "lineage"]
     assert selected["choices"] == [f"style_{i}" for i in range(4)]
     sess, status, heatmap, pairs = call(blocks, "stylemix_pool_compare", sess, "frobenius")
-    assert "Compared 4 members" in status and heatmap.size[0] > 100 and len(pairs) == 6
+    assert "Compared 4 members" in status and heatmap.size[0] > 100 and len(table_rows(pairs)) == 6
     sess, status, blocks_rows = call(blocks, "stylemix_pool_blocks_btn", sess, "style_0", "style_1")
-    assert blocks_rows and "Per-block" in status
+    assert table_rows(blocks_rows) and "Per-block" in status
     sess, status, *lists = call(blocks, "stylemix_pool_merge", sess, ["style_0", "style_1"], "0.5, 0.5", "concat", 0,
                                 0.0, "tab_merge")
     assert (lora_dir / "tab_merge.safetensors").is_file() and host.refreshed == 1
-    assert "tab_merge" in [row[0] for row in lists[0]]
+    assert "tab_merge" in [row[0] for row in table_rows(lists[0])]
     sess, status, candidates, _preview = call(blocks, "stylemix_pool_propose", sess, 1, 2, 1, 0, "novelty", 0.0,
                                              False, False)
+    candidates = table_rows(candidates)
     assert candidates and candidates[0][7] == "selected"
     picked = str(candidates[0][0])
     sess, status, images = call(blocks, "stylemix_pool_preview", sess, picked)
     assert len(images) == 2 and "nothing was written" in status and "<lora:" in host.txt2img.prompts[0]
     sess, status, candidates, *lists = call(blocks, "stylemix_pool_keep_btn", sess, picked)
+    assert table_rows(candidates) == [] and list(candidates.columns) == pool_logic.CANDIDATE_HEADERS
     unsaved = lists[4]["choices"]
     assert len(unsaved) == 1
     sess, status, *lists = call(blocks, "stylemix_pool_save", sess, unsaved, 0)
@@ -111,6 +116,7 @@ def test_dataset_flow_through_the_wiring(image_folder, tmp_path):
     _job, status, gallery, rows, folder, names = call(blocks, "stylemix_dataset_prepare", None, str(image_folder),
                                                      str(out), "64", "center", False)
     assert "Prepared 3 image(s)" in status and len(gallery) == 3 and folder == str(out)
+    rows = table_rows(rows)
     assert names["choices"] == [row[0] for row in rows]
     rows[0][1] = "a boy on a beach, pencil"
     (status,) = call(blocks, "stylemix_dataset_save", str(out), rows)

@@ -7,7 +7,6 @@ Chromium missing is a failure with instructions, not a skip: CI installs it (`ap
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -17,8 +16,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
-from tests.ui.conftest import write_small_loras
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
@@ -151,42 +148,63 @@ def pick(page, dropdown_id: str, option: str) -> None:
 
 
 def test_example_pool_compare_merge_save(server, page):
+    """The workflow a person follows in the standalone app, checked on the page and on disk."""
+    from lib_stylemix.lora import open_lora, write_example_pool
+
     url, lora_dir, workdir = server
-    example = workdir / "example"
-    shutil.rmtree(example, ignore_errors=True)
-    write_small_loras(example, count=4)
+    example = workdir / "example_pool"
+    write_example_pool(example, count=4, rank=2)
+    example_files = sorted(p.name for p in example.iterdir())
     page.goto(url)
     open_tab(page, "Pool")
-    sources = by_id(page, "stylemix_pool_sources").locator("textarea")
-    sources.fill(str(example))
+    by_id(page, "stylemix_pool_sources").locator("textarea").fill(str(example))
     by_id(page, "stylemix_pool_load").click()
     wait_status(page, "Added 4 LoRA(s)")
     members = by_id(page, "stylemix_pool_members")
-    for i in range(4):
-        assert f"style_{i}" in members.inner_text()
+    for i in range(1, 5):
+        assert f"synthetic_style_0{i}" in members.inner_text()
 
     by_id(page, "stylemix_pool_compare").click()
     wait_status(page, "Compared 4 members")
     heatmap = by_id(page, "stylemix_pool_heatmap").locator("img")
     heatmap.wait_for(state="visible")
     assert heatmap.evaluate("img => img.naturalWidth") > 100
-    assert "style_" in by_id(page, "stylemix_pool_pairs").inner_text()
+    pairs = by_id(page, "stylemix_pool_pairs").inner_text()
+    assert "synthetic_style_01" in pairs
     shot(page, "browser_pool_compare")
 
-    pick(page, "stylemix_pool_selected", "style_0")
-    pick(page, "stylemix_pool_selected", "style_1")
+    pick(page, "stylemix_pool_selected", "synthetic_style_01")
+    pick(page, "stylemix_pool_selected", "synthetic_style_02")
     open_tab(page, "Merge")
     by_id(page, "stylemix_pool_weights").locator("textarea, input").first.fill("0.7, 0.3")
     by_id(page, "stylemix_pool_out_name").locator("textarea, input").first.fill("browser_merge")
     by_id(page, "stylemix_pool_merge").click()
     wait_status(page, "browser_merge.safetensors")
     merged = lora_dir / "browser_merge.safetensors"
-    assert merged.is_file() and merged.stat().st_size > 0
+    assert open_lora(merged).rank == 4
     assert "browser_merge" in members.inner_text()
     shot(page, "browser_pool_merge")
 
-    from lib_stylemix.lora import open_lora
+    open_tab(page, "Evolve")
+    by_id(page, "stylemix_pool_propose").click()
+    wait_status(page, "suggested")
+    first_row = by_id(page, "stylemix_pool_candidates").locator("tbody tr").first
+    assert "selected" in first_row.inner_text()
+    first_row.locator("td").first.click()
+    picked = by_id(page, "stylemix_pool_picked").locator("textarea, input").first
+    page.wait_for_function("(el) => el.value !== ''", arg=picked.element_handle())
+    by_id(page, "stylemix_pool_keep_btn").click()
+    wait_status(page, "Kept")
+    shot(page, "browser_pool_evolve")
 
-    assert open_lora(merged).rank == 8
-    assert sorted(p.name for p in example.iterdir()) == [f"style_{i}.safetensors" for i in range(4)]
+    open_tab(page, "Save kept")
+    pick(page, "stylemix_pool_unsaved", "sm_")
+    by_id(page, "stylemix_pool_save").click()
+    saved_text = wait_status(page, "Saved")
+    saved = [p for p in lora_dir.glob("sm_*.safetensors")]
+    assert len(saved) == 1 and saved[0].name in saved_text
+    assert open_lora(saved[0]).metadata.get("stylemix_parents")
+    shot(page, "browser_pool_saved")
+
+    assert sorted(p.name for p in example.iterdir()) == example_files
     assert all("cdnjs" in url for url in page.outside_requests), page.outside_requests

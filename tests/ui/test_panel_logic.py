@@ -94,19 +94,9 @@ def test_epoch_errors(run_folder):
 
 
 def test_training_service_runs_queue_in_background(tmp_path, monkeypatch):
-    from tests.training.conftest import FAKE_TRAINER, make_checkpoint, make_dataset
+    from tests.training.conftest import make_checkpoint, make_dataset, make_fake_sd_scripts
 
-    root = tmp_path / "sd-scripts"
-    (root / "library").mkdir(parents=True)
-    (root / "library" / "train_util.py").write_text("# stand-in\n")
-    for name in ("train_network.py", "sdxl_train_network.py"):
-        (root / name).write_text(FAKE_TRAINER.read_text())
-    python = root / "venv" / "bin" / "python"
-    python.parent.mkdir(parents=True)
-    import sys
-
-    python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
-    python.chmod(0o755)
+    root = make_fake_sd_scripts(tmp_path / "sd-scripts").root
     monkeypatch.delenv("STYLEMIX_SD_SCRIPTS", raising=False)
     settings = StyleMixSettings(sd_scripts_dir=str(root))
     ok, report = train_logic.check("", "", settings)
