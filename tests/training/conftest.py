@@ -20,8 +20,12 @@ FAKE_TRAINER = HERE / "fake_trainer.py"
 
 @pytest.fixture
 def fake_sd(tmp_path: Path) -> SdScripts:
-    """An sd-scripts folder whose training scripts are the stand-in trainer and whose venv Python is ours."""
-    root = tmp_path / "sd-scripts"
+    return make_fake_sd_scripts(tmp_path / "sd-scripts")
+
+
+def make_fake_sd_scripts(root: Path) -> SdScripts:
+    """An sd-scripts folder whose training scripts are the stand-in trainer and whose venv Python is ours
+    (with diffusers/transformers package metadata so `check_sd_scripts` sees the requirements installed)."""
     (root / "library").mkdir(parents=True)
     (root / "library" / "train_util.py").write_text("# stand-in\n")
     for name in ("train_network.py", "sdxl_train_network.py"):
