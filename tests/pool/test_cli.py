@@ -104,12 +104,18 @@ def test_demo_on_a_folder_and_refuses_foreign_folders(small_files, tmp_path, cap
 
 @pytest.mark.slow
 def test_demo_with_example_pool_under_a_minute(tmp_path):
+    import resource
+
     out = tmp_path / "demo"
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.run([sys.executable, "-m", "lib_stylemix", "demo", "--out", str(out), "--json"],
-                          capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parents[2])
+                          capture_output=True, text=True, timeout=300, cwd=Path(__file__).resolve().parents[2])
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
-    assert doc["seconds"] < 60
+    # CPU time, not wall time: other jobs on a shared 2-core test machine must not make this flaky.
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    assert cpu < 60, f"demo used {cpu:.1f} s of CPU"
     assert len(list((out / "example-pool").glob("*.safetensors"))) == 6
     assert "evolve report" in proc.stderr
 
