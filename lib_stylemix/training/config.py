@@ -130,7 +130,12 @@ class TrainJob:
     epochs: int
     overwrite: bool
     log_path: str
-    estimated_bytes: int
+    estimated_bytes: int  # all expected LoRA files together (what the free-disk check needs)
+
+    @property
+    def bytes_per_file(self) -> int:
+        """Estimated size of one epoch file."""
+        return self.estimated_bytes // max(len(self.expected_files), 1)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

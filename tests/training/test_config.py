@@ -108,6 +108,7 @@ def test_sdxl_golden(fake_sd, env_plain, dataset, sdxl, tmp_path):
     assert_real_sd_scripts_args(args, sdxl=True)
     # unet-only fp16 rank 32: 2,659,840 params per rank * 32 * 2 bytes (+1 MiB) per file, 20 files
     assert job.estimated_bytes == 20 * (2_659_840 * 32 * 2 + 1024 * 1024)
+    assert job.bytes_per_file == 2_659_840 * 32 * 2 + 1024 * 1024
 
 
 def test_sd2_sets_v2_and_sdxl_only_keys_are_refused_for_sd1(fake_sd, env_plain, dataset, tmp_path):
