@@ -111,10 +111,12 @@ def test_training_service_runs_queue_in_background(tmp_path, monkeypatch):
     service.wait(60)
     assert not service.running()
     rows = service.rows()
-    assert rows[0][2] == "succeeded" and rows[0][3] == 2 and rows[0][4].endswith("inkwash.safetensors")
+    tail = service.log_tail()
+    assert rows[0][2] == "succeeded" and rows[0][3] == 2, (rows, service.error, tail)
+    assert rows[0][4].endswith("inkwash.safetensors")
     _fraction, line = service.progress_text()
-    assert "inkwash" in line and "(finished)" in line
-    assert "epoch" in service.log_tail()
+    assert "inkwash" in line and "(finished)" in line, (line, tail)
+    assert "epoch" in tail
     with pytest.raises(StyleMixError, match="nothing to train"):
         service.start()
     with pytest.raises(StyleMixError, match="dataset"):
