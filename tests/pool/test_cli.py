@@ -113,6 +113,7 @@ def test_demo_with_example_pool_under_a_minute(tmp_path):
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
+    assert set(doc["figures"]) == {"heatmap", "pool-map", "lineage"}
     # CPU time, not wall time: other jobs on a shared 2-core test machine must not make this flaky.
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     assert cpu < 60, f"demo used {cpu:.1f} s of CPU"

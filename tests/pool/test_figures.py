@@ -1,0 +1,57 @@
+"""Figure geometry (linkage order, classical MDS) and PNG writing."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from lib_stylemix.errors import StyleMixError
+from lib_stylemix.pool.figures import (
+    average_linkage_order,
+    classical_mds,
+    heatmap_figure,
+    lineage_figure,
+    pool_map_figure,
+    save_png,
+)
+
+
+def test_average_linkage_puts_clusters_next_to_each_other():
+    rng = np.random.default_rng(0)
+    centres = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
+    labels = np.array([0, 1, 2, 0, 1, 2, 0, 1, 2])
+    points = centres[labels] + 0.1 * rng.standard_normal((9, 2))
+    d = np.linalg.norm(points[:, None] - points[None], axis=-1)
+    order = average_linkage_order(d)
+    assert sorted(order) == list(range(9))
+    runs = [labels[i] for i in order]
+    changes = sum(a != b for a, b in itertools.pairwise(runs))
+    assert changes == 2  # three contiguous groups
+    assert average_linkage_order(np.zeros((1, 1))) == [0]
+    assert average_linkage_order(np.zeros((0, 0))) == []
+
+
+def test_classical_mds_recovers_planar_distances():
+    rng = np.random.default_rng(1)
+    points = rng.standard_normal((7, 2)) * 3
+    gram = points @ points.T
+    xy = classical_mds(gram)
+    want = np.linalg.norm(points[:, None] - points[None], axis=-1)
+    got = np.linalg.norm(xy[:, None] - xy[None], axis=-1)
+    np.testing.assert_allclose(got, want, atol=1e-9)
+    assert classical_mds(np.ones((1, 1))).shape == (1, 2)
+
+
+def test_figures_render_and_png_is_never_overwritten(tmp_path):
+    names = ["a", "b", "c"]
+    d = np.array([[0.0, 1.0, 2.0], [1.0, 0.0, 1.5], [2.0, 1.5, 0.0]])
+    gram = np.array([[2.0, 1.0, 0.0], [1.0, 2.0, 0.5], [0.0, 0.5, 2.0]])
+    path = save_png(heatmap_figure(names, d), tmp_path / "h.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(StyleMixError, match="already exists"):
+        save_png(heatmap_figure(names, d), path)
+    save_png(pool_map_figure(names, gram, [(0, 2), (1, 2)], [0, 0, 1]), tmp_path / "m.png")
+    save_png(lineage_figure(names, [(), (), ("a", "b")], [0, 0, 1], [True, False, True]), tmp_path / "l.png")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["h.png", "l.png", "m.png"]
