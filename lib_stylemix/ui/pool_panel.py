@@ -133,6 +133,12 @@ def build_pool_panel(host: Host, session: Any = None) -> None:
         with gr.Tab("Lineage", elem_id="stylemix_pool_tab_lineage"):
             lineage = gr.Dataframe(headers=logic.LINEAGE_HEADERS, interactive=False, wrap=True,
                                    label="Every member this session has seen", elem_id="stylemix_pool_lineage")
+            draw_btn = gr.Button("Draw lineage tree and pool map", elem_id="stylemix_pool_draw")
+            with gr.Row():
+                lineage_plot = gr.Image(label="Lineage", type="pil", interactive=False, scale=1,
+                                        elem_id="stylemix_pool_lineage_plot")
+                pool_map = gr.Image(label="Pool map (classical MDS of ΔW)", type="pil", interactive=False, scale=1,
+                                    elem_id="stylemix_pool_map")
 
     def lists(sess: logic.PoolSession) -> tuple[Any, ...]:
         """Values of every component that shows the pool's membership."""
@@ -280,6 +286,16 @@ def build_pool_panel(host: Host, session: Any = None) -> None:
         candidates_value = table(logic.candidate_rows(sess), logic.CANDIDATE_HEADERS)
         return (sess, err or message_html(msg, "ok"), candidates_value, *lists(sess))
 
+    def on_draw(sess):
+        def work(s, progress, cancel):
+            pool = s.require_pool(2)
+            return logic.lineage_image(pool), logic.pool_map_image(pool)
+
+        sess, out, err = run(work, sess)
+        if err:
+            return sess, err, gr.update(), gr.update()
+        return (sess, message_html(f"Drew {len(sess.pool.history)} member(s).", "ok"), *out)
+
     def on_save(sess, names, rank_value, progress=gr.Progress()):  # noqa: B008 (gradio reads the tracker from the default)
         def work(s, progress, cancel):
             paths = logic.save_members(s, names or [], host.lora_registry().folder(),
@@ -306,5 +322,6 @@ def build_pool_panel(host: Host, session: Any = None) -> None:
     candidates.select(on_pick, [candidates], [picked])
     preview_btn.click(host.wrap_gpu(on_preview), [session, picked], [session, status, preview])
     keep_btn.click(on_keep, [session, picked], [session, status, candidates, *list_outputs])
+    draw_btn.click(on_draw, [session], [session, status, lineage_plot, pool_map])
     save_btn.click(on_save, [session, unsaved, max_rank], [session, status, *list_outputs])
 

@@ -98,6 +98,8 @@ def test_pool_flow_through_the_wiring(lora_dir):
     sess, status, *lists = call(blocks, "stylemix_pool_save", sess, unsaved, 0)
     assert "Saved" in status and host.refreshed == 2
     assert (lora_dir / f"{unsaved[0]}.safetensors").is_file()
+    sess, status, lineage_plot, pool_map = call(blocks, "stylemix_pool_draw", sess)
+    assert lineage_plot.size[0] > 300 and pool_map.size[0] > 300 and "Drew" in status
 
 
 def test_errors_show_as_messages_not_tracebacks(lora_dir):

@@ -121,6 +121,8 @@ def test_propose_keep_save_and_lineage(session, lora_dir):
     lineage = logic.lineage_rows(session.pool)
     child = next(r for r in lineage if r[0] == unsaved[0])
     assert child[1] == 1 and " · " in child[3] and str(paths[0]) == child[6]
+    assert logic.lineage_image(session.pool).size[0] > 300
+    assert logic.pool_map_image(session.pool).size[0] > 300
 
 
 def test_run_evolve_keeps_members_in_memory(session, lora_dir):
