@@ -76,7 +76,7 @@ def accept(pool: Pool, selected: list[Candidate]) -> list[Member]:
     generation = pool.generation + 1
     kept = []
     for cand in selected:
-        parents = [pool.history[p] for p in cand.parents]
+        parents = [pool.history[p] for p in cand.parents if p in pool.history]  # a parent may be renamed since
         recipe = cand.recipe
         member = Member(
             name=recipe_name(recipe, parents),

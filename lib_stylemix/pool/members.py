@@ -35,6 +35,7 @@ class Member:
         return {
             "name": self.name,
             "kind": self.kind,
+            "formula": self.recipe.describe(names or {}),
             "recipe": self.recipe.to_json(names),
             "parents": list(self.parents),
             "generation": self.generation,
