@@ -52,12 +52,15 @@ def refactorised(src: Path, dst: Path, seed: int) -> Path:
             down = sd[key].double()
             up = sd[f"{name}.lora_up.weight"].double()
             rank = down.shape[0]
-            g = torch.eye(rank, dtype=torch.float64) + 0.5 * torch.randn(rank, rank, generator=gen, dtype=torch.float64)
+            q1, _ = torch.linalg.qr(torch.randn(rank, rank, generator=gen, dtype=torch.float64))
+            q2, _ = torch.linalg.qr(torch.randn(rank, rank, generator=gen, dtype=torch.float64))
+            spread = torch.exp(torch.empty(rank, dtype=torch.float64).uniform_(-1.5, 1.5, generator=gen))
+            g = q1 @ torch.diag(spread) @ q2  # random, invertible, condition number ≤ e³
             new_up = up.reshape(up.shape[0], rank) @ g
             new_down = torch.linalg.solve(g, down.reshape(rank, -1))
-            out[f"{name}.lora_up.weight"] = new_up.reshape(up.shape).float()
-            out[f"{name}.lora_down.weight"] = new_down.reshape(down.shape).float()
-            out[f"{name}.alpha"] = sd[f"{name}.alpha"].float()
+            out[f"{name}.lora_up.weight"] = new_up.reshape(up.shape)  # float64: no storage rounding
+            out[f"{name}.lora_down.weight"] = new_down.reshape(down.shape)
+            out[f"{name}.alpha"] = sd[f"{name}.alpha"].double()
     return write_tensors(dst, out, {"ss_base_model_version": "sd_v1"})
 
 

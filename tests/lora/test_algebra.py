@@ -132,7 +132,7 @@ def test_concat_equals_dense_weighted_sum(weights, ranks, drop, seed):
 
 
 def _singular_values(m: torch.Tensor) -> torch.Tensor:
-    return torch.linalg.svdvals(m)
+    return torch.from_numpy(np.linalg.svd(m.double().numpy(), compute_uv=False))
 
 
 @FAST
@@ -144,7 +144,7 @@ def _singular_values(m: torch.Tensor) -> torch.Tensor:
 def test_svd_is_best_rank_k_of_dense_sum(w, k, seed):
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        paths = [_make(folder, "a", 4, seed), _make(folder, "b", 3, seed + 7)]
+        paths = [_make(folder, "a", 4, seed, modules=TINY[:3]), _make(folder, "b", 3, seed + 7, modules=TINY[:3])]
         files = [open_lora(p) for p in paths]
         merged = merge([MergeTerm(files[0], w[0]), MergeTerm(files[1], w[1])], method="svd", rank=k)
         expected = _dense_sum(zip(paths, w, strict=True))
@@ -162,7 +162,7 @@ def test_svd_is_best_rank_k_of_dense_sum(w, k, seed):
             total_all += total
             gap = float(sigma[out.rank - 1] - sigma[out.rank]) if out.rank < len(sigma) else float(sigma[0])
             if gap > 1e-3 * float(sigma[0]):  # best rank-k is unique: compare the matrices themselves
-                u, s, vh = torch.linalg.svd(dense)
+                u, s, vh = (torch.from_numpy(x) for x in np.linalg.svd(dense.numpy(), full_matrices=False))
                 best = (u[:, : out.rank] * s[: out.rank]) @ vh[: out.rank]
                 err = float((out.dense().double() - best).norm() / best.norm())
                 assert err <= 1e-5
