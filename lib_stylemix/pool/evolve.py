@@ -18,7 +18,7 @@ from lib_stylemix.errors import CancelledError
 from lib_stylemix.pool.candidates import SELECTED, Candidate, generate
 from lib_stylemix.pool.members import RECIPE, Member, recipe_name
 from lib_stylemix.pool.pool import Pool
-from lib_stylemix.pool.scoring import member_novelty, score_candidates, select_top
+from lib_stylemix.pool.scoring import mark_duplicates, member_novelty, score_candidates, select_top
 from lib_stylemix.pool.settings import EvolveSettings
 from lib_stylemix.seams import CancelToken, NeverCancel, NullProgress, Progress
 
@@ -67,7 +67,8 @@ def propose(
     candidates = generate(coefs, names, pool.space.keys, pool.space.blocks, settings, rng)
     score_candidates(pool.space, candidates, coefs, names, settings, progress or NullProgress(),
                      cancel or NeverCancel(), stage=stage or f"generation {generation}: scoring")
-    select_top(pool.space, candidates, settings.keep, settings.dedupe_tol)
+    mark_duplicates(pool.space, candidates, settings.dedupe_tol)
+    select_top(candidates, settings.keep)
     return candidates
 
 

@@ -80,27 +80,54 @@ def score_candidates(
     progress.end(stage)
 
 
-def select_top(space: KernelSpace, candidates: list[Candidate], keep: int, tol: float) -> list[Candidate]:
-    """Best-scoring valid candidates, skipping near-duplicates of ones already chosen; marks their status.
+def mark_duplicates(space: KernelSpace, candidates: list[Candidate], tol: float) -> int:
+    """Mark valid candidates within `tol × max(‖x‖, ‖y‖)` of a better-scoring valid one as `duplicate`.
 
-    Ties keep generation order, so the result is deterministic.
+    Two such candidates have norms within the same tolerance (|‖x‖ − ‖y‖| ≤ ‖x − y‖), so only neighbours in
+    norm order are compared: near-linear in practice instead of all c² pairs. Ties keep generation order.
+    Returns the number marked.
     """
+    valid = np.array([i for i, c in enumerate(candidates) if c.status == SCORED], dtype=int)
+    if len(valid) < 2:
+        return 0
+    norms = np.array([candidates[i].norm for i in valid])
+    order = np.argsort(norms, kind="stable")
+    sorted_norms = norms[order]
+    ends = np.searchsorted(sorted_norms, sorted_norms / (1.0 - tol) if tol < 1 else np.inf, side="right")
+    counts = np.maximum(ends - np.arange(len(order)) - 1, 0)
+    if not counts.sum():
+        return 0
+    first = np.repeat(np.arange(len(order)), counts)
+    offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    second = first + 1 + offsets
+    a, b = valid[order[first]], valid[order[second]]
+    near: dict[int, list[int]] = {}
+    for start in range(0, len(a), 4096):
+        ia, ib = a[start:start + 4096], b[start:start + 4096]
+        diff = np.stack([candidates[i].coef for i in ia]) - np.stack([candidates[j].coef for j in ib])
+        dist = np.sqrt(space.sq_norms(diff))
+        limit = tol * np.maximum(norms[np.searchsorted(valid, ia)], norms[np.searchsorted(valid, ib)])
+        for i, j in zip(ia[dist <= limit], ib[dist <= limit], strict=True):
+            near.setdefault(int(i), []).append(int(j))
+            near.setdefault(int(j), []).append(int(i))
+    marked = 0
+    kept: set[int] = set()
+    for i in sorted(near, key=lambda i: (-candidates[i].score, i)):
+        if any(j in kept for j in near[i]):
+            candidates[i].status = DUPLICATE
+            marked += 1
+        else:
+            kept.add(i)
+    return marked
+
+
+def select_top(candidates: list[Candidate], keep: int) -> list[Candidate]:
+    """The `keep` best-scoring valid candidates (ties keep generation order); marks them `selected`."""
     order = sorted((i for i, c in enumerate(candidates) if c.status == SCORED),
                    key=lambda i: (-candidates[i].score, i))
-    chosen: list[Candidate] = []
-    for i in order:
-        if len(chosen) >= keep:
-            break
-        cand = candidates[i]
-        if chosen:
-            sel = np.stack([c.coef for c in chosen])
-            d = np.sqrt(space.sq_distances(cand.coef[None], sel)[0])
-            limits = tol * np.maximum(cand.norm, np.array([c.norm for c in chosen]))
-            if np.any(d <= limits):
-                cand.status = DUPLICATE
-                continue
+    chosen = [candidates[i] for i in order[:keep]]
+    for cand in chosen:
         cand.status = SELECTED
-        chosen.append(cand)
     return chosen
 
 

@@ -19,7 +19,8 @@ class EvolveSettings:
     block masks (blocks from one parent, the rest from the other).  max_exploratory caps the extrapolation,
     add-difference and crossover candidates of a generation (a seeded random subset is kept).
     strength_band (lo, hi): a candidate survives only if lo·min(parent norms) ≤ ‖ΔW‖ ≤ hi·max(parent norms).
-    dedupe_tol: candidates closer than tol × the larger norm to a pool member or a better candidate are dropped.
+    dedupe_tol: a candidate closer than tol × the larger norm to a pool member is a `copy`, to a better-scoring
+    candidate a `duplicate`; neither is kept.
     """
 
     iterations: int = 1

@@ -109,6 +109,19 @@ def test_dedupe_copies_and_near_duplicates():
     assert len(chosen) == len({round(c.norm, 9) for c in chosen})
 
 
+def test_dedupe_marks_near_duplicates_below_the_cut_too():
+    dp = make_dense_pool(n=3, blocks=2, seed=7)
+    dp.names.append("twin")
+    dp.w.append([m * (1 + 1e-6) for m in dp.w[0]])  # not bit-identical: only the tolerance can catch it
+    cands = propose(dp.pool(), EvolveSettings(ratios=1, keep=1))
+    statuses = {frozenset(c.parents): c.status for c in cands}
+    assert statuses[frozenset({"f0", "twin"})] == COPY
+    for other in ("f1", "f2"):
+        pair = {statuses[frozenset({"f0", other})], statuses[frozenset({"twin", other})]}
+        assert "duplicate" in pair and len(pair) == 2
+    assert sum(c.status == SELECTED for c in cands) == 1
+
+
 def test_strength_guard_discards_weak_and_exploding():
     dp = make_dense_pool(n=2, blocks=1, seed=1)
     dp.w[1] = [-m for m in dp.w[0]]  # B = −A: the 0.5 mix is zero, extrapolation doubles the norm
