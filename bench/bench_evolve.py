@@ -4,7 +4,8 @@ Default: 16 synthetic SD1.5 rank-32 fp16 LoRAs (all 264 modules), R = 9 → 16·
 Timed (median of --repeats runs):
   read    reading every file's bytes (the floor for anything that looks at the weights)
   K       the engine's `kernel` over all files (fresh `LoraFile`s each run)
-  score   generating + scoring + selecting all candidates from K (`propose`, K-only pool)
+  score   generating + scoring + deduping + selecting all candidates from K (`propose`, K-only pool); also with
+          every generator switched on (extrapolation T = 0.5, add-difference, crossover)
   seed    the seed's approach: materialise each candidate's dense ΔW and compare it with every member's dense
           ΔW (mean |a − b| over the flattened weights). Made as cheap as memory allows (members' dense ΔW once
           per module, shared by the sampled candidates). Too slow to run for all candidates, so it is timed on
@@ -86,6 +87,8 @@ def run(n_files: int, rank: int, n_modules: int | None, ratios: int, repeats: in
     settings = EvolveSettings(ratios=ratios, keep=1)
     t_score, candidates = _median_time(lambda: propose(pool, settings), repeats)
     n_cand = len(candidates)
+    explore = EvolveSettings(ratios=ratios, keep=1, extrapolate=0.5, add_difference=True, crossover=True)
+    t_explore, explored = _median_time(lambda: propose(pool, explore), repeats)
 
     files = [open_lora(p) for p in paths]
     picks = candidates[:: max(1, n_cand // seed_sample)][:seed_sample]
@@ -99,6 +102,7 @@ def run(n_files: int, rank: int, n_modules: int | None, ratios: int, repeats: in
         "candidates": n_cand, "repeats": repeats, "total_mb": round(size_mb, 1),
         "read_s": t_read, "kernel_s": t_k, "kernel_over_read": t_k / t_read,
         "score_all_s": t_score, "score_per_candidate_ms": 1000 * t_score / n_cand,
+        "explore_candidates": len(explored), "explore_score_s": t_explore,
         "seed_sample": len(picks), "seed_members_dense_s": t_members, "seed_per_candidate_s": t_seed_each,
         "seed_all_s_extrapolated": t_seed_all,
         "speedup_vs_seed": t_seed_all / t_score,
@@ -126,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  read all file bytes        {r['read_s']:9.3f} s")
     print(f"  kernel K (engine)          {r['kernel_s']:9.3f} s   = {r['kernel_over_read']:.2f} x read")
     print(f"  score all candidates (K)   {r['score_all_s']:9.3f} s   ({r['score_per_candidate_ms']:.3f} ms each)")
+    print(f"  with all generators (K)    {r['explore_score_s']:9.3f} s   ({r['explore_candidates']} candidates: "
+          "+ extrapolation, add-difference, crossover)")
     print(f"  seed: members' dense ΔW    {r['seed_members_dense_s']:9.3f} s   (once, all modules)")
     print(f"  seed: per candidate        {r['seed_per_candidate_s']:9.3f} s   (timed on {r['seed_sample']})")
     print(f"  seed: all candidates       {r['seed_all_s_extrapolated']:9.1f} s   EXTRAPOLATED = members + "
