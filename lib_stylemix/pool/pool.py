@@ -20,7 +20,7 @@ from lib_stylemix.errors import StyleMixError
 from lib_stylemix.fsutil import write_atomic
 from lib_stylemix.pool.algebra import KernelSpace
 from lib_stylemix.pool.kcache import KernelCache
-from lib_stylemix.pool.members import RECIPE, Member
+from lib_stylemix.pool.members import FILE, RECIPE, Member
 from lib_stylemix.pool.recipe import Recipe
 from lib_stylemix.seams import CancelToken, NeverCancel, NullProgress, Progress
 
@@ -104,21 +104,29 @@ class Pool:
     def add(
         self, sources: Iterable[str | Path], *, progress: Progress | None = None, cancel: CancelToken | None = None
     ) -> list[Member]:
-        """Add LoRA files; files already in the pool (same sshs hash) are skipped. Returns the new members."""
+        """Add LoRA files and return the members that joined.
+
+        A file already in the pool (same sshs hash) is skipped; one that was removed earlier comes back.
+        """
         from lib_stylemix.lora import check_same_arch, open_lora
 
+        if any(r.lora is None for r in self.roots.values()):
+            raise StyleMixError("this pool was built from a kernel only; files cannot be added to it")
         paths = expand_sources(sources)
         opened = []
+        returning: list[Member] = []
         seen = set(self.roots)
         for path in paths:
             lora = open_lora(path)
             key = lora.model_hash
+            if key in self.roots:
+                returning.extend(self._readmit(key))
             if key in seen:
                 continue
             seen.add(key)
             opened.append(lora)
         if not opened:
-            return []
+            return returning
         known = [r.lora for r in self.roots.values() if r.lora is not None]
         self.arch = check_same_arch(known + opened)
         self._extend_kernel(opened, progress or NullProgress(), cancel or NeverCancel())
@@ -129,7 +137,17 @@ class Pool:
             member = Member(self._unique(lora.name), Recipe.of_file(root.key, self.space.blocks), path=root.path)
             self._add_member(member)
             added.append(member)
-        return added
+        return returning + added
+
+    def _readmit(self, key: str) -> list[Member]:
+        """Bring a removed file member back (at most once)."""
+        if any(m.kind == FILE and m.recipe.roots == (key,) for m in self._members):
+            return []
+        for m in self.history.values():
+            if m.kind == FILE and m.recipe.roots == (key,):
+                self._members.append(m)
+                return [m]
+        return []
 
     def add_recipe(self, member: Member) -> Member:
         """Add an in-memory recipe member (its name is made unique); every file it uses must be a root."""

@@ -196,3 +196,7 @@ def test_load_errors_name_the_problem(tmp_path, small_files):
     pool = Pool.load([str(small_files[0].parent / "style_*.safetensors")])
     assert len(pool) == 4
     assert pool.add([small_files[0]]) == []  # same file again: skipped
+    pool.remove("style_1")
+    assert [m.name for m in pool.add([small_files[1]])] == ["style_1"]  # removed file comes back
+    assert pool.names.count("style_1") == 1
+    assert len(pool) == 4
