@@ -35,13 +35,20 @@ function stylemixRefreshLoras() {
     return Array.from(arguments);  // usable as a pass-through `_js` hook
 }
 
-// The StyleMix tab shows "saved: <path>" in elements with class "stylemix-lora-saved" after writing a LoRA.
-let stylemixLastSaved = "";
+// After the tab saves a LoRA (Pool: "Saved …safetensors") or writes a card sidecar (Epochs: "Wrote …json"),
+// its status box shows an "ok" message; refresh the Lora cards once per new message.
+const stylemixSavedMessage = /^(Saved|Wrote) .*\.(safetensors|json)/;
+const stylemixSeenSaves = new Set();
 function stylemixWatchSaves() {
-    const notes = gradioApp().querySelectorAll("[id^='stylemix_'] .stylemix-lora-saved, .stylemix-lora-saved[id^='stylemix_']");
-    const text = Array.from(notes).map((note) => note.textContent).join("\n");
-    if (text && text !== stylemixLastSaved) {
-        stylemixLastSaved = text;
+    let fresh = false;
+    for (const message of gradioApp().querySelectorAll("[id^='stylemix_'][id$='_status'] .stylemix-msg-ok")) {
+        const line = message.textContent.trim();
+        if (stylemixSavedMessage.test(line) && !stylemixSeenSaves.has(line)) {
+            stylemixSeenSaves.add(line);  // saved file names are unique (never overwritten), so is this line
+            fresh = true;
+        }
+    }
+    if (fresh) {
         stylemixRefreshLoras();
     }
 }
