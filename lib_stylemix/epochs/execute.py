@@ -48,23 +48,23 @@ class EpochGridResult:
             raise IndexError(f"no cell {index} in a {len(self.plan.files)}×{columns} grid")
         return self.plan.files[row], self.plan.strengths[col]
 
-    def cell_sheets(self, size: int = CELL_SIZE) -> list[list[Image.Image | None]]:
+    def cell_sheets(self, size: int = CELL_SIZE) -> list[list[Image.Image]]:
+        """Per cell, its images as a sheet `size` pixels wide: one column per seed, one row per prompt."""
+        columns, rows = len(self.plan.seeds), len(self.plan.prompts)
+        tile_w = max(1, size // columns)
+        tile = (tile_w, max(1, round(tile_w * self.plan.height / self.plan.width)))
         return [
-            [
-                cell_sheet(images, (size, size), columns=len(self.plan.seeds)) if images else None
-                for images in (self.cell_images(row, col) for col in range(len(self.plan.strengths)))
-            ]
+            [cell_sheet(self.cell_images(row, col), tile, columns, rows) for col in range(len(self.plan.strengths))]
             for row in range(len(self.plan.files))
         ]
 
     def gallery(self, size: int = CELL_SIZE) -> list[tuple[Image.Image, str]]:
         """One captioned sheet per cell, row-major, for a clickable gallery (grey where nothing rendered)."""
-        items = []
-        for row, sheets in enumerate(self.cell_sheets(size)):
-            for col, sheet in enumerate(sheets):
-                caption = f"{self.plan.files[row].label} · {format_weight(self.plan.strengths[col])}"
-                items.append((sheet if sheet is not None else Image.new("RGB", (size, size), (200, 200, 200)), caption))
-        return items
+        return [
+            (sheet, f"{self.plan.files[row].label} · {format_weight(self.plan.strengths[col])}")
+            for row, sheets in enumerate(self.cell_sheets(size))
+            for col, sheet in enumerate(sheets)
+        ]
 
     def grid(self, size: int = CELL_SIZE) -> Image.Image:
         return labelled_grid(self.cell_sheets(size), self.plan.row_labels, self.plan.col_labels)

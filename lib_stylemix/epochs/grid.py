@@ -7,10 +7,9 @@ where a style appears and where it starts to overcook.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 BACKGROUND = (255, 255, 255)
 MISSING = (200, 200, 200)
@@ -28,21 +27,21 @@ def load_font(size: int) -> ImageFont.ImageFont:
     return ImageFont.load_default()
 
 
-def cell_sheet(images: Sequence[Image.Image], size: tuple[int, int], columns: int | None = None) -> Image.Image:
-    """The images of one cell tiled into a `size` sheet (fewest rows for `columns`, default about square)."""
-    width, height = size
+def cell_sheet(images: Sequence[Image.Image], tile: tuple[int, int], columns: int, rows: int) -> Image.Image:
+    """The images of one cell on a `columns`×`rows` sheet of `tile`-sized slots, each scaled to fit its slot.
+
+    An empty list gives a grey sheet of the same size, so a cancelled run still lines up.
+    """
+    tile_w, tile_h = tile
+    size = (tile_w * columns, tile_h * rows)
     if not images:
         return Image.new("RGB", size, MISSING)
-    columns = columns or math.ceil(math.sqrt(len(images)))
-    rows = math.ceil(len(images) / columns)
-    tile_w, tile_h = max(1, width // columns), max(1, height // rows)
     sheet = Image.new("RGB", size, BACKGROUND)
-    for index, image in enumerate(images):
-        thumb = image.convert("RGB")
-        thumb.thumbnail((tile_w, tile_h))
-        x = (index % columns) * tile_w + (tile_w - thumb.width) // 2
-        y = (index // columns) * tile_h + (tile_h - thumb.height) // 2
-        sheet.paste(thumb, (x, y))
+    for index, image in enumerate(images[: columns * rows]):
+        fitted = ImageOps.contain(image.convert("RGB"), tile)
+        x = (index % columns) * tile_w + (tile_w - fitted.width) // 2
+        y = (index // columns) * tile_h + (tile_h - fitted.height) // 2
+        sheet.paste(fitted, (x, y))
     return sheet
 
 
