@@ -59,6 +59,7 @@ class _Session:
             progress = None
         self.lock = call_queue.queue_lock
         self.state = shared.state
+        self.total_tqdm = getattr(shared, "total_tqdm", None)  # the console's overall progress bar
         self.progress = progress
         self.task = _task_id(args) if progress is not None else None
         self.name = name
@@ -67,9 +68,13 @@ class _Session:
         if self.task:
             self.progress.add_task_to_queue(self.task)
         self.lock.acquire()
-        self.state.begin(job=self.name)
-        if self.task:
-            self.progress.start_task(self.task)
+        try:
+            self.state.begin(job=self.name)
+            if self.task:
+                self.progress.start_task(self.task)
+        except BaseException:
+            self.lock.release()
+            raise
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
@@ -77,6 +82,8 @@ class _Session:
             if self.task:
                 self.progress.finish_task(self.task)
             self.state.end()
+            if self.total_tqdm is not None:
+                self.total_tqdm.clear()
             self.state.interrupted = False
             self.state.skipped = False
             self.state.stopping_generation = False

@@ -55,6 +55,7 @@ def test_gpu_call_holds_queue_lock_and_state_and_returns_result(webui):
     assert handler("task(abc)", 21) == ("out", 42)
     assert seen["locked"] and not call_queue.queue_lock.locked()
     assert (state.begun, state.ended) == (1, 1)
+    assert webui.shared.total_tqdm.cleared == 1
     assert not state.interrupted  # reset afterwards, like wrap_gradio_call
     assert webui.progress.queued == ["task(abc)"] and webui.progress.finished == ["task(abc)"]
     on_main_thread = seen["thread"] == threading.get_ident()

@@ -16,3 +16,14 @@ opts = Options(
     }
 )
 sd_model = None
+
+
+class TotalTQDM:
+    def __init__(self):
+        self.cleared = 0
+
+    def clear(self):
+        self.cleared += 1
+
+
+total_tqdm = TotalTQDM()
