@@ -239,9 +239,9 @@ def run(
     for job in plan.jobs:
         if job.job_id not in result.written and job.job_id not in result.skipped:
             continue
-        folder = job_paths(out, job)[0].parent
+        job_folder = job_paths(out, job)[0].parent
         for index in range(job.batch_size):
-            path = folder / f"{output_name(job.image_stem, index)}.png"
+            path = job_folder / f"{output_name(job.image_stem, index)}.png"
             if not is_complete(path):
                 continue
             image, infotext = _saved(path)
