@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -69,6 +70,19 @@ class KernelSpace:
             return np.maximum(np.einsum("ai,ij,aj->a", c, self.total, c), 0.0)
         kx = np.einsum("bij,abj->abi", self.by_block, x)
         return np.maximum(np.einsum("abi,abi->a", x, kx), 0.0)
+
+    @cached_property
+    def _roots(self) -> np.ndarray:
+        """Per block, √Λ·Vᵀ from K_b = V Λ Vᵀ (negative rounding eigenvalues clipped), so K_b = RᵀR."""
+        values, vectors = np.linalg.eigh(self.by_block)
+        return np.sqrt(np.maximum(values, 0.0))[:, :, None] * np.swapaxes(vectors, 1, 2)
+
+    def features(self, x: np.ndarray) -> np.ndarray:
+        """Euclidean embedding of recipes (a × B·n): ‖features(x) − features(y)‖ = ‖ΔW_x − ΔW_y‖ up to rounding.
+
+        Turns many pairwise comparisons into one matrix product; exact scores still use `gram`.
+        """
+        return np.einsum("bij,abj->abi", self._roots, x).reshape(len(x), -1)
 
     def sq_distances(self, x: np.ndarray, y: np.ndarray, x_sq: np.ndarray | None = None,
                      y_sq: np.ndarray | None = None) -> np.ndarray:

@@ -83,33 +83,32 @@ def score_candidates(
 def mark_duplicates(space: KernelSpace, candidates: list[Candidate], tol: float) -> int:
     """Mark valid candidates within `tol × max(‖x‖, ‖y‖)` of a better-scoring valid one as `duplicate`.
 
-    Two such candidates have norms within the same tolerance (|‖x‖ − ‖y‖| ≤ ‖x − y‖), so only neighbours in
-    norm order are compared: near-linear in practice instead of all c² pairs. Ties keep generation order.
-    Returns the number marked.
+    Two such candidates have norms within the same tolerance (|‖x‖ − ‖y‖| ≤ ‖x − y‖), so each candidate is only
+    compared with the ones after it in norm order up to that bound, in blocks of rows, through the Euclidean
+    embedding of `KernelSpace.features` (one matrix product per block). Greedy in score order, ties keep
+    generation order. Returns the number marked.
     """
     valid = np.array([i for i, c in enumerate(candidates) if c.status == SCORED], dtype=int)
     if len(valid) < 2:
         return 0
     norms = np.array([candidates[i].norm for i in valid])
     order = np.argsort(norms, kind="stable")
-    sorted_norms = norms[order]
-    ends = np.searchsorted(sorted_norms, sorted_norms / (1.0 - tol) if tol < 1 else np.inf, side="right")
-    counts = np.maximum(ends - np.arange(len(order)) - 1, 0)
-    if not counts.sum():
-        return 0
-    first = np.repeat(np.arange(len(order)), counts)
-    offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-    second = first + 1 + offsets
-    a, b = valid[order[first]], valid[order[second]]
+    valid, norms = valid[order], norms[order]
+    feats = space.features(np.stack([candidates[i].coef for i in valid]))
+    feat_sq = np.einsum("ad,ad->a", feats, feats)
+    ends = np.searchsorted(norms, norms / (1.0 - tol) if tol < 1 else np.full(len(norms), np.inf), side="right")
     near: dict[int, list[int]] = {}
-    for start in range(0, len(a), 4096):
-        ia, ib = a[start:start + 4096], b[start:start + 4096]
-        diff = np.stack([candidates[i].coef for i in ia]) - np.stack([candidates[j].coef for j in ib])
-        dist = np.sqrt(space.sq_norms(diff))
-        limit = tol * np.maximum(norms[np.searchsorted(valid, ia)], norms[np.searchsorted(valid, ib)])
-        for i, j in zip(ia[dist <= limit], ib[dist <= limit], strict=True):
-            near.setdefault(int(i), []).append(int(j))
-            near.setdefault(int(j), []).append(int(i))
+    for start in range(0, len(valid), CHUNK):
+        rows = np.arange(start, min(start + CHUNK, len(valid)))
+        stop = int(ends[rows].max())
+        cols = np.arange(start, stop)
+        d2 = feat_sq[rows, None] + feat_sq[None, cols] - 2.0 * feats[rows] @ feats[cols].T
+        limit = tol * np.maximum(norms[rows, None], norms[None, cols])
+        hit = (d2 <= limit**2) & (cols[None, :] > rows[:, None]) & (cols[None, :] < ends[rows, None])
+        for r, c in zip(*np.nonzero(hit), strict=True):
+            i, j = int(valid[rows[r]]), int(valid[cols[c]])
+            near.setdefault(i, []).append(j)
+            near.setdefault(j, []).append(i)
     marked = 0
     kept: set[int] = set()
     for i in sorted(near, key=lambda i: (-candidates[i].score, i)):

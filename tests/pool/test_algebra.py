@@ -118,3 +118,13 @@ def test_damaged_cache_is_ignored(tmp_path):
     cache = KernelCache(tmp_path)
     total, _ = cache.get(["x"])
     assert np.isnan(total).all()
+
+
+def test_features_embed_distances():
+    dp = make_dense_pool(n=4, blocks=3, seed=9)
+    pool = dp.pool()
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((6, 3, 4))
+    f = pool.space.features(x)
+    got = ((f[:, None] - f[None]) ** 2).sum(-1)
+    np.testing.assert_allclose(got, pool.space.sq_distances(x, x), rtol=1e-8, atol=1e-8)
