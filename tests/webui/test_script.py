@@ -174,3 +174,15 @@ def test_txt2img_batch_size_gives_images_per_job(ready, tmp_path):
     assert len(processed.images) == len(processed.infotexts) == 1 + 2
     assert processed.all_seeds[1] + 1 == processed.all_seeds[2]
     assert sorted(p.name for p in (tmp_path / "out").rglob("photo1*.png")) == ["photo1-2.png", "photo1.png"]
+
+
+def test_a_failing_job_is_reported_and_the_rest_still_runs(ready, tmp_path):
+    from PIL import Image
+
+    folder = make_images(tmp_path / "set", 1)
+    Image.new("RGB", (64, 64)).save(folder / "zblack.png")  # no edges: refused before generating
+    processed = _txt2img(ready, _args(ready, folder, styles="ink", out=tmp_path / "out"))
+    assert len(ready.processing.calls) == 1
+    assert len(processed.images) == len(processed.infotexts) == 2
+    assert "1 written, 0 resumed, 1 failed" in processed.info
+    assert "ink__zblack: " in processed.info and "the image is black" in processed.info
