@@ -172,6 +172,10 @@ def _evolve(args: argparse.Namespace) -> int:
 
     flag = CancelFlag()
     with _sigint_cancels(flag):
+        # Kept recipes an interrupted run had not written yet are written first.
+        for member in [m for m in pool.members if m.kind == "recipe" and m.path is None]:
+            pool.save_recipe(member.name, out, max_rank=settings.max_rank, score_kind=settings.score,
+                             progress=progress, cancel=flag)
         result = evolve(pool, settings, progress, flag, save_to=out, on_generation=on_generation)
     pool.snapshot(state_path, extra)
     report = write_report(out / REPORT_NAME, build_report(pool, result, extra), overwrite=resuming_here)

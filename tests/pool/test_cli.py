@@ -130,3 +130,20 @@ def test_bench_smoke():
     doc = json.loads(proc.stdout)
     assert doc["candidates"] == 3 * 2
     assert doc["score_all_s"] > 0 and doc["seed_all_s_extrapolated"] > 0
+
+
+def test_resume_writes_kept_recipes_an_interrupted_run_left_unsaved(small_files, tmp_path, capsys):
+    from lib_stylemix.pool.evolve import evolve
+    from lib_stylemix.pool.pool import Pool
+    from lib_stylemix.pool.settings import EvolveSettings
+
+    pool = Pool.load(small_files)
+    settings = EvolveSettings(iterations=1, keep=2)
+    evolve(pool, settings)  # kept in memory only, as if the run stopped before saving
+    out = tmp_path / "run"
+    pool.snapshot(out / "evolve-state.json", {"settings": settings.to_json()})
+    doc = _run_json(capsys, ["evolve", "--resume", str(out / "evolve-state.json"), "--out", str(out),
+                             "--iterations", "0", "--json"])
+    assert doc["iterations"] == []
+    written = sorted(p.stem for p in out.glob("*.safetensors"))
+    assert written == sorted(m.name for m in pool.members if m.kind == "recipe")
