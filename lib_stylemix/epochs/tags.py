@@ -1,9 +1,9 @@
-"""`<lora:name:weight>` prompt tags, rendered so that the result does not depend on the order of edits.
+"""`<lora:name:weight>` prompt tags, added or replaced so that re-applying never stacks a second tag.
 
 The webui applies LoRAs from these tags (extra networks), so an epoch grid, an X/Y/Z axis or a pool
-preview only has to put the right tag in the prompt. Every function here starts from the prompt without
-our tag and renders it once, so applying "file" then "strength" or "strength" then "file" gives the same
-prompt, and re-applying never stacks a second tag.
+preview only has to put the right tag in the prompt. `with_lora(s)` first removes the tags of the names it
+renders, so the result depends only on the prompt without them and on the final weights; the X/Y/Z axes
+build their order independence on that (`lib_stylemix.webui.xyz`).
 """
 
 from __future__ import annotations
@@ -67,25 +67,3 @@ def reweight_last_lora(prompt: str, weight: float) -> tuple[str, str, str] | Non
     last = matches[-1]
     replacement = f"<{last.group('kind')}:{last.group('name')}:{format_weight(weight)}>"
     return prompt[: last.start()] + replacement + prompt[last.end() :], last.group(0), replacement
-
-
-def set_last_lora_weight(prompt: str, weight: float) -> str:
-    """Set the weight of the last LoRA tag in `prompt` (unchanged if it has none).
-
-    Used when only a strength is chosen: the person wrote the tag themselves and varies its strength.
-    """
-    result = reweight_last_lora(prompt, weight)
-    return prompt if result is None else result[0]
-
-
-def render_lora_choice(base_prompt: str, name: str | None, weight: float | None, default_weight: float = 1.0) -> str:
-    """The prompt for one cell of a LoRA-file × LoRA-strength grid, from the untouched prompt.
-
-    With a file: one tag for it at `weight` (or `default_weight`). Without a file: the strength goes to the
-    last LoRA tag the person wrote. Neither: the prompt as it was.
-    """
-    if name:
-        return with_lora(base_prompt, name, default_weight if weight is None else weight)
-    if weight is not None:
-        return set_last_lora_weight(base_prompt, weight)
-    return base_prompt

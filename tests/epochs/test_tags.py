@@ -1,15 +1,14 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from lib_stylemix.epochs import (
     format_weight,
     lora_tag,
     remove_lora_tags,
-    render_lora_choice,
-    set_last_lora_weight,
+    reweight_last_lora,
     with_lora,
     with_loras,
 )
@@ -45,9 +44,13 @@ def test_bad_names_refused():
             lora_tag(bad, 1)
 
 
-def test_set_last_weight():
-    assert set_last_lora_weight("x <lora:a:1> <lora:b:1:0.5>", 0.3) == "x <lora:a:1> <lora:b:0.3>"
-    assert set_last_lora_weight("no tags", 0.3) == "no tags"
+def test_reweight_last_tag():
+    assert reweight_last_lora("x <lora:a:1> <lora:b:1:0.5>", 0.3) == (
+        "x <lora:a:1> <lora:b:0.3>",
+        "<lora:b:1:0.5>",
+        "<lora:b:0.3>",
+    )
+    assert reweight_last_lora("no tags", 0.3) is None
 
 
 @given(prompt=prompts, name=names, first=weights, second=weights)
@@ -57,12 +60,11 @@ def test_reapplying_is_idempotent_and_last_weight_wins(prompt, name, first, seco
     assert twice.count(f"<lora:{name}:") == 1
 
 
-@given(prompt=prompts, name=names, weight=weights)
-def test_axis_order_does_not_matter(prompt, name, weight):
-    # file axis then strength axis, or strength then file: both render from the untouched prompt
-    state_a = {"name": name}
-    state_a["weight"] = weight
-    state_b = {"weight": weight}
-    state_b["name"] = name
-    assert render_lora_choice(prompt, **state_a) == render_lora_choice(prompt, **state_b)
-    assert render_lora_choice(prompt, name, weight) == with_lora(prompt, name, weight)
+@given(prompt=prompts, a=names, b=names, wa=weights, wb=weights)
+def test_stacking_depends_only_on_the_final_weights(prompt, a, b, wa, wb):
+    assume(a != b)
+    stepwise = with_lora(with_lora(with_lora(prompt, a, 0.1), b, wb), a, wa)
+    assert remove_lora_tags(stepwise, [a, b]) == remove_lora_tags(prompt, [a, b])
+    assert sorted(
+        t for t in stepwise.split() if t.startswith("<lora:" + a + ":") or t.startswith("<lora:" + b + ":")
+    ) == sorted([lora_tag(a, wa), lora_tag(b, wb)])
