@@ -48,18 +48,18 @@ class CrossKernel:
 
 
 def kernel(files: Sequence[LoraFile], *, progress: Progress | None = None, cancel: CancelToken | None = None,
-           dtype: Any = None) -> Kernel:
-    """Gram matrix of the files' ΔW over all modules (a module missing from a file counts as zero)."""
+           dtype: Any = None, modules: Sequence[str] | None = None) -> Kernel:
+    """Gram matrix of the files' ΔW over all modules (or only `modules`); a module a file lacks counts as zero."""
     files = list(files)
     check_same_arch(files)
     n = len(files)
     total = np.zeros((n, n))
     by_block: dict[str, np.ndarray] = {}
-    for module, (idx, _), block in _walk(files, files, progress, cancel, "kernel"):
+    for module, (idx, _), block in _walk(files, files, progress, cancel, "kernel", modules):
         if not idx:
             continue
-        ups, downs, sizes = _stack([files[i] for i in idx], module, dtype)
-        gram = _block_sums((ups @ ups.T) * (downs @ downs.T), sizes, sizes)
+        stack = _stack([files[i] for i in idx], module, dtype)
+        gram = _gram(stack, stack)
         block_k = by_block.setdefault(block, np.zeros((n, n)))
         block_k[np.ix_(idx, idx)] += gram
     for block_k in by_block.values():
@@ -68,19 +68,19 @@ def kernel(files: Sequence[LoraFile], *, progress: Progress | None = None, cance
 
 
 def cross_kernel(files_a: Sequence[LoraFile], files_b: Sequence[LoraFile], *, progress: Progress | None = None,
-                 cancel: CancelToken | None = None, dtype: Any = None) -> CrossKernel:
-    """⟨ΔW_a, ΔW_b⟩ for every a in `files_a`, b in `files_b` (same arch required)."""
+                 cancel: CancelToken | None = None, dtype: Any = None,
+                 modules: Sequence[str] | None = None) -> CrossKernel:
+    """⟨ΔW_a, ΔW_b⟩ for every a in `files_a`, b in `files_b` (same arch required; optionally only `modules`)."""
     files_a, files_b = list(files_a), list(files_b)
     check_same_arch(files_a + files_b)
     total = np.zeros((len(files_a), len(files_b)))
     by_block: dict[str, np.ndarray] = {}
-    for module, (idx_a, idx_b), block in _walk(files_a, files_b, progress, cancel, "cross kernel"):
+    for module, (idx_a, idx_b), block in _walk(files_a, files_b, progress, cancel, "cross kernel", modules):
         if not idx_a or not idx_b:
             continue
-        ups_a, downs_a, sizes_a = _stack([files_a[i] for i in idx_a], module, dtype)
-        ups_b, downs_b, sizes_b = _stack([files_b[i] for i in idx_b], module, dtype)
         _check_same_shape(module, files_a[idx_a[0]], files_b[idx_b[0]])
-        gram = _block_sums((ups_a @ ups_b.T) * (downs_a @ downs_b.T), sizes_a, sizes_b)
+        gram = _gram(_stack([files_a[i] for i in idx_a], module, dtype),
+                     _stack([files_b[i] for i in idx_b], module, dtype))
         block_k = by_block.setdefault(block, np.zeros_like(total))
         block_k[np.ix_(idx_a, idx_b)] += gram
     for block_k in by_block.values():
@@ -167,11 +167,14 @@ def legacy_distance_matrix(files: Sequence[LoraFile], *, progress: Progress | No
 
 
 def _walk(files_a: Sequence[LoraFile], files_b: Sequence[LoraFile], progress: Progress | None,
-          cancel: CancelToken | None, what: str):
+          cancel: CancelToken | None, what: str, only: Sequence[str] | None = None):
     """Yield (module, (indices in a, indices in b), block) over the union of modules, with progress/cancel."""
     progress = progress or NullProgress()
     cancel = cancel or NeverCancel()
     modules = sorted(set().union(*(f.modules for f in files_a), *(f.modules for f in files_b)))
+    if only is not None:
+        wanted = set(only)
+        modules = [m for m in modules if m in wanted]
     progress.begin(len(modules), what)
     owner = next(iter(files_a), None) or files_b[0]
     for done, module in enumerate(modules, 1):
@@ -184,11 +187,33 @@ def _walk(files_a: Sequence[LoraFile], files_b: Sequence[LoraFile], progress: Pr
     progress.end()
 
 
-def _stack(files: Sequence[LoraFile], module: str, dtype: Any) -> tuple[Any, Any, list[int]]:
-    """Read one module from each file into two buffers: Ûᵀ stacked (R×m) and D stacked (R×n).
+@dataclass
+class _Stack:
+    """One module of k files: raw ups side by side (m×R), raw downs stacked (R×n), per-file alpha/r scales."""
 
-    Row-stacking keeps each file's block contiguous, so the copy, the NaN check and the scaling run on dense
-    memory and the Gram products are plain row-major BLAS calls.
+    ups: np.ndarray
+    downs: np.ndarray
+    sizes: list[int]
+    scales: np.ndarray
+    files: list[LoraFile]
+    module: str
+
+    def check_finite(self, *products: np.ndarray) -> None:
+        """NaN/Inf in any factor shows up in its Gram products; only then scan the files to name the culprit."""
+        if all(np.isfinite(p).all() for p in products):
+            return
+        for file in self.files:
+            file.factors(self.module)  # raises LoraFormatError naming the file and module
+        raise StyleMixError(f"module {self.module}: products overflow float32 (values too large)")
+
+
+def _stack(files: Sequence[LoraFile], module: str, dtype: Any) -> _Stack:
+    """Read one module from each file into one m×R and one R×n buffer (converted once, checked once).
+
+    Everything runs in numpy: conversion single-threaded (memory-bound, one pass), the two Gram products in
+    its threaded BLAS; NaN/Inf is detected from the products (`_Stack.check_finite`). torch's OpenMP pool was
+    several times slower on a busy machine, where every small parallel region can stall for a scheduler time
+    slice. The alpha/r scales are applied to the small Gram results instead of the factors.
     """
     import torch
 
@@ -196,15 +221,37 @@ def _stack(files: Sequence[LoraFile], module: str, dtype: Any) -> tuple[Any, Any
     for other in files[1:]:
         _check_same_shape(module, first, other)
     info = first.modules[module]
+    np_dtype = np.float64 if dtype == torch.float64 else np.float32
+    raws = [f.raw(module) for f in files]
     sizes = [f.modules[module].rank for f in files]
-    dtype = dtype or torch.float32
-    ups_t = torch.empty(sum(sizes), info.out_features, dtype=dtype)
-    downs = torch.empty(sum(sizes), info.in_features, dtype=dtype)
-    start = 0
-    for file, size in zip(files, sizes, strict=True):
-        file.read_into(module, ups_t[start:start + size].T, downs[start:start + size])
-        start += size
-    return ups_t, downs, sizes
+    ups = np.concatenate([_as_numpy(up).reshape(info.out_features, r) for (up, _), r in zip(raws, sizes, strict=True)],
+                         axis=1, dtype=np_dtype)
+    downs = np.concatenate([_as_numpy(down).reshape(r, info.in_features)
+                            for (_, down), r in zip(raws, sizes, strict=True)], axis=0, dtype=np_dtype)
+    scales = np.array([f.alpha(module) / r for f, r in zip(files, sizes, strict=True)])
+    return _Stack(ups=ups, downs=downs, sizes=sizes, scales=scales, files=list(files), module=module)
+
+
+def _as_numpy(tensor: Any) -> np.ndarray:
+    """A numpy view of a stored tensor (bf16, which numpy lacks, is widened to float32 by torch)."""
+    import torch
+
+    if tensor.dtype == torch.bfloat16:
+        tensor = tensor.float()
+    return tensor.numpy()
+
+
+def _gram(a: _Stack, b: _Stack) -> np.ndarray:
+    """Block sums of (U_aᵀU_b) ⊙ (D_a D_bᵀ), scaled: the matrix of ⟨ΔW_i, ΔW_j⟩ for i in a, j in b (float64).
+
+    numpy's matmul runs a symmetric rank-k update (half the multiply-adds) when a stack meets itself.
+    """
+    gu = (a.ups.T @ b.ups).astype(np.float64)
+    gd = (a.downs @ b.downs.T).astype(np.float64)
+    a.check_finite(np.diag(gu) if a is b else gu, np.diag(gd) if a is b else gd)
+    if b is not a:
+        b.check_finite(gu, gd)
+    return _block_sums(gu * gd, a.sizes, b.sizes) * np.outer(a.scales, b.scales)
 
 
 def _check_same_shape(module: str, a: LoraFile, b: LoraFile) -> None:
@@ -216,9 +263,8 @@ def _check_same_shape(module: str, a: LoraFile, b: LoraFile) -> None:
             f"{ib.kind} {ib.out_features}×{ib.in_features} (different base models?)")
 
 
-def _block_sums(matrix: Any, sizes_a: Sequence[int], sizes_b: Sequence[int]) -> np.ndarray:
-    """Sum a (Σa × Σb) matrix of products over the blocks given by the two size lists, in float64."""
-    arr = matrix.double().numpy()
+def _block_sums(arr: np.ndarray, sizes_a: Sequence[int], sizes_b: Sequence[int]) -> np.ndarray:
+    """Sum a (Σa × Σb) array over the blocks given by the two size lists."""
     starts_a = np.concatenate(([0], np.cumsum(sizes_a)[:-1]))
     starts_b = np.concatenate(([0], np.cumsum(sizes_b)[:-1]))
     return np.add.reduceat(np.add.reduceat(arr, starts_a, axis=0), starts_b, axis=1)

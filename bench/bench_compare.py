@@ -1,0 +1,149 @@
+"""Benchmark: pairwise compare of a LoRA pool — Gram method vs dense ΔW vs the seed's flatten-everything metric.
+
+    .venv/bin/python bench/bench_compare.py                      # 8 SD1.5 files, rank 32 and 128, all 264 modules
+    .venv/bin/python bench/bench_compare.py --files 2 --ranks 2 --modules 6 --repeats 1   # smoke size
+
+Prints medians of `--repeats` runs, the floors (reading the bytes; Gram multiply-adds at this machine's measured
+fp32 matmul rate) and the ratios measured in the same run. The dense-ΔW method is timed on one module of each
+distinct shape and extrapolated by the number of modules with that shape (printed as such).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from lora_bench_common import (
+    fmt_s,
+    make_pool,
+    matmul_rate,
+    median,
+    peak_rss_mb,
+    read_floor,
+    run_worker,
+    timed,
+)
+
+SCRIPT = Path(__file__).resolve()
+
+
+def worker(kind: str, paths: list[str], repeats: int) -> dict:
+    import numpy as np
+    import torch
+
+    from lib_stylemix.lora import kernel, legacy_distance_matrix, open_lora
+
+    baseline = peak_rss_mb()
+    if kind == "gram":
+        times = timed(lambda: kernel([open_lora(p) for p in paths]), repeats)
+        return {"times": times, "baseline_rss_mb": baseline, "peak_rss_mb": peak_rss_mb()}
+    if kind == "legacy":
+        times = timed(lambda: legacy_distance_matrix([open_lora(p) for p in paths]), repeats)
+        return {"times": times, "baseline_rss_mb": baseline, "peak_rss_mb": peak_rss_mb()}
+    # dense: one representative module per distinct shape, timed, then weighted by how many modules share it
+    files = [open_lora(p) for p in paths]
+    shapes = Counter((m.out_features, m.in_features) for m in files[0].modules.values())
+    representative = {}
+    for name, m in files[0].modules.items():
+        representative.setdefault((m.out_features, m.in_features), name)
+    total = 0.0
+    per_shape = []
+    max_rel_err = 0.0
+    for shape, count in sorted(shapes.items()):
+        module = representative[shape]
+
+        def dense_gram(module: str = module) -> np.ndarray:
+            flat = torch.stack([f.factors(module).dense().reshape(-1) for f in files])
+            return (flat @ flat.T).double().numpy()
+
+        times = timed(dense_gram, repeats)
+        total += median(times) * count
+        per_shape.append({"shape": list(shape), "modules": count, "median_s": median(times)})
+        gram = kernel(files, modules=[module], dtype=torch.float64).total
+        flat64 = torch.stack([f.factors(module, dtype=torch.float64).dense().reshape(-1) for f in files])
+        dense = (flat64 @ flat64.T).numpy()
+        max_rel_err = max(max_rel_err, float(np.abs(gram - dense).max() / np.abs(dense).max()))
+    return {"extrapolated_s": total, "per_shape": per_shape, "max_rel_err_vs_gram": max_rel_err,
+            "peak_rss_mb": peak_rss_mb()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--files", type=int, default=8)
+    parser.add_argument("--ranks", default="32,128")
+    parser.add_argument("--modules", type=int, default=None, help="use only the first N modules (smoke runs)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--dir", type=Path, default=None, help="where to keep the generated pool (default: temp)")
+    parser.add_argument("--worker", choices=("gram", "legacy", "dense"), help=argparse.SUPPRESS)
+    parser.add_argument("--paths", nargs="*", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        print(json.dumps(worker(args.worker, args.paths, args.repeats)))
+        return 0
+
+    import torch
+
+    from lib_stylemix.lora import open_lora
+
+    rate = matmul_rate()
+    print(f"machine: {torch.get_num_threads()} torch threads, fp32 matmul {rate / 1e9:.1f} GMAC/s "
+          f"(median of 3, one 3072³ matmul)")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        base = args.dir or Path(tmp)
+        for rank in (int(r) for r in args.ranks.split(",")):
+            paths = make_pool(base / f"rank{rank}", count=args.files, rank=rank, modules=args.modules)
+            files = [open_lora(p) for p in paths]
+            pool_mb = sum(p.stat().st_size for p in paths) / 1e6
+            macs = 0
+            n = len(files)
+            pairs = n * (n + 1) // 2  # unordered pairs incl. i == j (the norms)
+            for m in files[0].modules.values():
+                macs += pairs * (m.out_features + m.in_features) * m.rank * m.rank
+            compute_floor = macs / rate
+            floor_read = read_floor(paths, args.repeats)
+            str_paths = [str(p) for p in paths]
+            gram = run_worker(SCRIPT, ["--worker", "gram", "--repeats", str(args.repeats), "--paths", *str_paths])
+            legacy = run_worker(SCRIPT, ["--worker", "legacy", "--repeats", str(args.repeats),
+                                         "--paths", *str_paths])
+            dense = run_worker(SCRIPT, ["--worker", "dense", "--repeats", str(args.repeats), "--paths", *str_paths])
+            t_gram, t_legacy, t_dense = median(gram["times"]), median(legacy["times"]), dense["extrapolated_s"]
+            floor = max(floor_read, compute_floor)
+            rows.append({
+                "rank": rank, "files": n, "modules": len(files[0].modules), "pool_mb": pool_mb,
+                "read_floor_s": floor_read, "compute_floor_s": compute_floor, "gram_s": t_gram,
+                "gram_runs_s": gram["times"], "legacy_s": t_legacy, "dense_extrapolated_s": t_dense,
+                "dense_vs_gram": t_dense / t_gram, "legacy_vs_gram": t_legacy / t_gram,
+                "gram_vs_floor": t_gram / floor, "efficiency": floor / t_gram,
+                "gram_peak_rss_mb": gram["peak_rss_mb"], "gram_baseline_rss_mb": gram["baseline_rss_mb"],
+                "dense_max_rel_err_vs_gram": dense["max_rel_err_vs_gram"],
+            })
+            r = rows[-1]
+            print(f"\n== rank {rank}: {n} SD1.5 fp16 files × {r['modules']} modules, {pool_mb:.1f} MB total")
+            print(f"read floor (bytes, page cache)    {fmt_s(floor_read)}")
+            print(f"compute floor ({macs / 1e9:.1f} G MAC)       {fmt_s(compute_floor)}")
+            print(f"Gram method (median of {args.repeats})        {fmt_s(t_gram)}   runs: "
+                  + ", ".join(fmt_s(t) for t in gram["times"]))
+            print(f"  efficiency floor/measured       {r['efficiency']:.2f}  (measured = {r['gram_vs_floor']:.2f}× "
+                  "the larger floor)")
+            print(f"  peak RSS {gram['peak_rss_mb']:.0f} MB (interpreter+torch baseline "
+                  f"{gram['baseline_rss_mb']:.0f} MB; above baseline "
+                  f"{gram['peak_rss_mb'] - gram['baseline_rss_mb']:.0f} MB = "
+                  f"{(gram['peak_rss_mb'] - gram['baseline_rss_mb']) / pool_mb:.2f}× the pool)")
+            print(f"seed's legacy metric (median)     {fmt_s(t_legacy)}   → legacy / Gram = {r['legacy_vs_gram']:.2f}")
+            print(f"dense ΔW per module (EXTRAPOLATED from one module per shape × module count) "
+                  f"{fmt_s(t_dense)}   → dense / Gram = {r['dense_vs_gram']:.1f}×")
+            print(f"  Gram (fp64) vs dense ΔW (fp64) on those modules: max relative difference "
+                  f"{dense['max_rel_err_vs_gram']:.1e}")
+    print("\nJSON " + json.dumps(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
