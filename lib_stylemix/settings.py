@@ -38,7 +38,7 @@ class StyleMixSettings:
     pool_output_dir: str = "outputs/stylemix/pool"
     default_template: str = "{style} art, {description}"
     negative_prompt: str = "lowres, blurry, watermark, text"
-    sampler: str = "Euler a"
+    sampler: str = "DDIM"
     steps: int = 20
     cfg_scale: float = 7.0
     width: int = 512
