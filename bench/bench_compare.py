@@ -80,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--modules", type=int, default=None, help="use only the first N modules (smoke runs)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--dir", type=Path, default=None, help="where to keep the generated pool (default: temp)")
+    parser.add_argument("--matmul-size", type=int, default=3072, help="size of the matmul that measures the rate")
     parser.add_argument("--worker", choices=("gram", "legacy", "dense"), help=argparse.SUPPRESS)
     parser.add_argument("--paths", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -91,9 +92,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from lib_stylemix.lora import open_lora
 
-    rate = matmul_rate()
+    rate = matmul_rate(args.matmul_size)
     print(f"machine: {torch.get_num_threads()} torch threads, fp32 matmul {rate / 1e9:.1f} GMAC/s "
-          f"(median of 3, one 3072³ matmul)")
+          f"(median of 3, one {args.matmul_size}³ matmul)")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         base = args.dir or Path(tmp)

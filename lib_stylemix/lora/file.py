@@ -147,33 +147,27 @@ class LoraFile:
         return self._source.get(keys[UP]), self._source.get(keys[DOWN])
 
     def factors(self, module: str, dtype: Any = None) -> Factors:
-        """Read one module now, as float32 (or `dtype`), scale folded into `up`; NaN/Inf is an error."""
-        import torch
+        """Read one module now as float32 (or float64 with `dtype=torch.float64`), scale folded into `up`.
 
-        info = self.module_info(module)
-        dtype = dtype or torch.float32
-        up = torch.empty(info.out_features, info.rank, dtype=dtype)
-        down = torch.empty(info.rank, info.in_features, dtype=dtype)
-        self.read_into(module, up, down)
-        return Factors(up=up, down=down, kind=info.kind, up_shape=info.up_shape, down_shape=info.down_shape)
-
-    def read_into(self, module: str, up: Any, down: Any) -> None:
-        """Fill preallocated float buffers (m×r and r×n, may be views of a stack) with Û and D.
-
-        The NaN/Inf check sums first (one cheap pass) and only scans element-wise when the sum is not finite.
+        NaN/Inf is an error naming the file and module. The work runs in numpy (single pass, no thread-pool
+        start-up per small tensor) and the result wraps the same memory as torch tensors.
         """
+        import numpy as np
         import torch
 
         info = self.module_info(module)
+        np_dtype = np.float64 if dtype == torch.float64 else np.float32
         up_raw, down_raw = self.raw(module)
-        up.copy_(up_raw.reshape(info.out_features, info.rank))
-        down.copy_(down_raw.reshape(info.rank, info.in_features))
+        up = as_numpy(up_raw).reshape(info.out_features, info.rank).astype(np_dtype)
+        down = as_numpy(down_raw).reshape(info.rank, info.in_features).astype(np_dtype)
         for part in (up, down):
-            if not torch.isfinite(part.sum()) and not torch.isfinite(part).all():
+            if not np.isfinite(part.sum()) and not np.isfinite(part).all():
                 raise LoraFormatError(f"{self.path}: module {module} contains NaN or Inf values")
         scale = self.alpha(module) / info.rank
         if scale != 1.0:
-            up.mul_(scale)
+            up *= scale
+        return Factors(up=torch.from_numpy(up), down=torch.from_numpy(down), kind=info.kind,
+                       up_shape=info.up_shape, down_shape=info.down_shape)
 
     def validate(self, progress: Progress | None = None, cancel: CancelToken | None = None) -> None:
         """Read every module once (NaN/Inf, alpha); raises LoraFormatError naming the first bad module."""
@@ -195,6 +189,15 @@ class LoraFile:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def as_numpy(tensor: Any) -> Any:
+    """A numpy view of a stored tensor (bf16, which numpy lacks, is widened to float32 by torch first)."""
+    import torch
+
+    if tensor.dtype == torch.bfloat16:
+        tensor = tensor.float()
+    return tensor.numpy()
 
 
 def _check_cancel(cancel: CancelToken) -> None:

@@ -17,7 +17,7 @@ import numpy as np
 
 from lib_stylemix.errors import CancelledError, StyleMixError
 from lib_stylemix.lora.arch import check_same_arch
-from lib_stylemix.lora.file import LoraFile, ModuleInfo
+from lib_stylemix.lora.file import LoraFile, ModuleInfo, as_numpy
 from lib_stylemix.seams import CancelToken, NeverCancel, NullProgress, Progress
 
 METRICS = ("frobenius", "cosine")
@@ -224,21 +224,12 @@ def _stack(files: Sequence[LoraFile], module: str, dtype: Any) -> _Stack:
     np_dtype = np.float64 if dtype == torch.float64 else np.float32
     raws = [f.raw(module) for f in files]
     sizes = [f.modules[module].rank for f in files]
-    ups = np.concatenate([_as_numpy(up).reshape(info.out_features, r) for (up, _), r in zip(raws, sizes, strict=True)],
+    ups = np.concatenate([as_numpy(up).reshape(info.out_features, r) for (up, _), r in zip(raws, sizes, strict=True)],
                          axis=1, dtype=np_dtype)
-    downs = np.concatenate([_as_numpy(down).reshape(r, info.in_features)
+    downs = np.concatenate([as_numpy(down).reshape(r, info.in_features)
                             for (_, down), r in zip(raws, sizes, strict=True)], axis=0, dtype=np_dtype)
     scales = np.array([f.alpha(module) / r for f, r in zip(files, sizes, strict=True)])
     return _Stack(ups=ups, downs=downs, sizes=sizes, scales=scales, files=list(files), module=module)
-
-
-def _as_numpy(tensor: Any) -> np.ndarray:
-    """A numpy view of a stored tensor (bf16, which numpy lacks, is widened to float32 by torch)."""
-    import torch
-
-    if tensor.dtype == torch.bfloat16:
-        tensor = tensor.float()
-    return tensor.numpy()
 
 
 def _gram(a: _Stack, b: _Stack) -> np.ndarray:

@@ -155,6 +155,7 @@ def _check_shapes(module: str, files: Sequence[LoraFile]) -> None:
 
 
 def _concat(module: str, parts: Sequence[tuple[LoraFile, float]]) -> OutModule:
+    import numpy as np
     import torch
 
     ups, downs = [], []
@@ -163,16 +164,18 @@ def _concat(module: str, parts: Sequence[tuple[LoraFile, float]]) -> OutModule:
         scale = file.alpha(module) / fac.rank
         s = weight * scale
         # Û = scale·U; write sign(s)·√|s|·U and √|s|·D so both halves keep the magnitude of the original.
-        ups.append(fac.up * (math.copysign(math.sqrt(abs(s)), s) / scale))
-        downs.append(fac.down * math.sqrt(abs(s)))
-    up = torch.cat(ups, dim=1)
-    down = torch.cat(downs, dim=0)
+        ups.append(fac.up.numpy() * np.float32(math.copysign(math.sqrt(abs(s)), s) / scale))
+        downs.append(fac.down.numpy() * np.float32(math.sqrt(abs(s))))
+    up = torch.from_numpy(np.concatenate(ups, axis=1))
+    down = torch.from_numpy(np.concatenate(downs, axis=0))
     up_shape, down_shape = _out_shapes(parts[0][0], module, up.shape[1])
     return OutModule(up=up, down=down, kind=parts[0][0].modules[module].kind, up_shape=up_shape,
                      down_shape=down_shape)
 
 
 def _legacy(module: str, parts: Sequence[tuple[LoraFile, float]]) -> OutModule:
+    import torch
+
     ranks = {f.name: f.modules[module].rank for f, _ in parts}
     if len(set(ranks.values())) > 1:
         listing = ", ".join(f"{name} rank {r}" for name, r in ranks.items())
@@ -180,34 +183,38 @@ def _legacy(module: str, parts: Sequence[tuple[LoraFile, float]]) -> OutModule:
     up = down = None
     for file, weight in parts:
         fac = file.factors(module)
-        up = fac.up * weight if up is None else up + fac.up * weight
-        down = fac.down * weight if down is None else down + fac.down * weight
+        up = fac.up.numpy() * weight if up is None else up + fac.up.numpy() * weight
+        down = fac.down.numpy() * weight if down is None else down + fac.down.numpy() * weight
     assert up is not None and down is not None
     up_shape, down_shape = _out_shapes(parts[0][0], module, up.shape[1])
-    return OutModule(up=up, down=down, kind=parts[0][0].modules[module].kind, up_shape=up_shape,
-                     down_shape=down_shape)
+    return OutModule(up=torch.from_numpy(up.astype("float32")), down=torch.from_numpy(down.astype("float32")),
+                     kind=parts[0][0].modules[module].kind, up_shape=up_shape, down_shape=down_shape)
 
 
 def _core(module: str, parts: Sequence[tuple[LoraFile, float]]) -> tuple[Any, Any, Any, Any, Any]:
-    """Q_u, X, σ, Yᵀ, Q_d with Σ w_i ΔW_i = (Q_u X) diag(σ) (Q_d Y)ᵀ, all float64."""
+    """Q_u, X, σ, Yᵀ, Q_d with Σ w_i ΔW_i = (Q_u X) diag(σ) (Q_d Y)ᵀ, all float64 numpy (LAPACK via numpy)."""
+    import numpy as np
     import torch
 
     facs = [(f.factors(module, dtype=torch.float64), w) for f, w in parts]
-    u_cat = torch.cat([fa.up * w for fa, w in facs], dim=1)
-    d_cat = torch.cat([fa.down for fa, _ in facs], dim=0)
-    q_u, r_u = torch.linalg.qr(u_cat)
-    q_d, r_d = torch.linalg.qr(d_cat.T)
-    x, sigma, yh = torch.linalg.svd(r_u @ r_d.T)
+    u_cat = np.concatenate([fa.up.numpy() * w for fa, w in facs], axis=1)
+    d_cat = np.concatenate([fa.down.numpy() for fa, _ in facs], axis=0)
+    q_u, r_u = np.linalg.qr(u_cat)
+    q_d, r_d = np.linalg.qr(d_cat.T)
+    x, sigma, yh = np.linalg.svd(r_u @ r_d.T)
     return q_u, x, sigma, yh, q_d
 
 
 def _svd(module: str, parts: Sequence[tuple[LoraFile, float]], rank: int) -> tuple[OutModule, float, float]:
+    import numpy as np
+    import torch
+
     q_u, x, sigma, yh, q_d = _core(module, parts)
     k = max(1, min(rank, sigma.shape[0]))
-    root = sigma[:k].sqrt()
-    up = (q_u @ (x[:, :k] * root)).float()
-    down = ((root[:, None] * yh[:k]) @ q_d.T).float()
-    energies = sigma.square()
+    root = np.sqrt(sigma[:k])
+    up = torch.from_numpy((q_u @ (x[:, :k] * root)).astype(np.float32))
+    down = torch.from_numpy(((root[:, None] * yh[:k]) @ q_d.T).astype(np.float32))
+    energies = np.square(sigma)
     whole = float(energies.sum())
     kept = float(energies[:k].sum())
     up_shape, down_shape = _out_shapes(parts[0][0], module, k)
@@ -230,7 +237,7 @@ def _rank_for_energy(terms: Sequence[MergeTerm], modules: Sequence[str], energy:
         parts = [(f, w) for f, w in parts if w != 0.0]
         if parts:
             _check_shapes(module, [f for f, _ in parts])
-            spectra.append(_core(module, parts)[2].square().numpy())
+            spectra.append(np.square(_core(module, parts)[2]))
         progress.step(done, module)
     progress.end()
     if not spectra:

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize(("script", "args"), [
-    ("bench_compare.py", ["--files", "3", "--ranks", "2", "--modules", "5", "--repeats", "1"]),
+    ("bench_compare.py", ["--files", "3", "--ranks", "2", "--modules", "5", "--repeats", "1", "--matmul-size", "256"]),
     ("bench_svd_merge.py", ["--ranks", "3", "--target", "2", "--modules", "4", "--repeats", "1"]),
 ])
 def test_bench_runs_at_tiny_size(tmp_path, script, args):
