@@ -133,7 +133,8 @@ def execute(
     """Generate every job of `plan` not yet complete in `out_dir`, then write `manifest.json` and grid pages.
 
     A `StyleMixError` from the generator fails that job only (recorded, the run continues). Cancelling stops
-    before the next job; output of a job whose generation was cancelled midway is discarded.
+    before the next job. A generator that was cut short raises `CancelledError` and its output is discarded;
+    images it returns are complete (e.g. the webui's "stop after the current image"), so they are kept.
     """
     progress = progress or NullProgress()
     cancel = cancel or NeverCancel()
@@ -161,9 +162,6 @@ def execute(
                 result.failed[job.job_id] = str(exc)
                 progress.step(done, f"{job.job_id}: failed")
                 continue
-            if cancel.cancelled():
-                result.cancelled = True
-                break
             if not images:
                 result.failed[job.job_id] = "the generator returned no image"
                 progress.step(done, f"{job.job_id}: failed")

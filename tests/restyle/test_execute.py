@@ -7,10 +7,11 @@ import pytest
 from PIL import Image
 
 from lib_stylemix.dataset.images import ImageSet
-from lib_stylemix.errors import StyleMixError
+from lib_stylemix.errors import CancelledError, StyleMixError
 from lib_stylemix.restyle.execute import execute, job_paths
+from lib_stylemix.restyle.generator import GeneratedImage
 from lib_stylemix.restyle.infotext import parse_infotext
-from lib_stylemix.restyle.plan import make_plan
+from lib_stylemix.restyle.plan import RestyleJob, make_plan
 from lib_stylemix.seams import CancelFlag
 from tests.restyle.conftest import FakeGenerator
 
@@ -106,16 +107,35 @@ def test_cancel_stops_between_jobs_without_partial_files(image_set: ImageSet, tm
     flag = CancelFlag()
     generator = FakeGenerator(cancel_after=3, flag=flag)
     result = execute(plan, generator, out, cancel=flag)
-    # the third job's generation was cancelled midway: its images are discarded
-    assert result.cancelled and len(generator.calls) == 3 and len(result.written) == 2
+    # cancel was pressed during the third job, whose images still came back complete: kept, then the run stops
+    assert result.cancelled and len(generator.calls) == 3 and len(result.written) == 3
     pngs = [p for p in _all_files(out) if p.suffix == ".png" and p.parent.name != "grids"]
-    assert len(pngs) == 2 and not [p for p in _all_files(out) if p.name.endswith(".tmp")]
+    assert len(pngs) == 3 and not [p for p in _all_files(out) if p.name.endswith(".tmp")]
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["cancelled"] is True
-    assert [j["status"] for j in manifest["jobs"]] == ["written", "written"] + ["pending"] * 4
+    assert [j["status"] for j in manifest["jobs"]] == ["written"] * 3 + ["pending"] * 3
     finish = FakeGenerator()
     result = execute(plan, finish, out)
-    assert finish.calls == [j.job_id for j in plan.jobs[2:]] and len(result.skipped) == 2
+    assert finish.calls == [j.job_id for j in plan.jobs[3:]] and len(result.skipped) == 3
+
+
+class _CutShort(FakeGenerator):
+    """A generator interrupted mid-image: it raises instead of returning a partial picture."""
+
+    def generate(self, job: RestyleJob) -> list[GeneratedImage]:
+        images = super().generate(job)
+        if len(self.calls) == 2:
+            raise CancelledError("interrupted mid-image")
+        return images
+
+
+def test_cut_short_generation_is_discarded(image_set: ImageSet, tmp_path: Path) -> None:
+    plan = make_plan(image_set, "A, B", width=64, height=64)
+    out = tmp_path / "out"
+    result = execute(plan, _CutShort(), out, grid=False)
+    assert result.cancelled and len(result.written) == 1
+    pngs = [p for p in _all_files(out) if p.suffix == ".png"]
+    assert len(pngs) == 1 and not [p for p in _all_files(out) if p.name.endswith(".tmp")]
 
 
 def test_generator_errors_fail_one_job_and_the_run_goes_on(image_set: ImageSet, tmp_path: Path) -> None:
