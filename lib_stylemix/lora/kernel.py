@@ -9,7 +9,7 @@ memory is one module × n files. Products run in float32 (or float64 on request)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,13 +55,16 @@ def kernel(files: Sequence[LoraFile], *, progress: Progress | None = None, cance
     n = len(files)
     total = np.zeros((n, n))
     by_block: dict[str, np.ndarray] = {}
-    for module, (idx, _), block in _walk(files, files, progress, cancel, "kernel", modules):
-        if not idx:
-            continue
-        stack = _stack([files[i] for i in idx], module, dtype)
-        gram = _gram(stack, stack)
+
+    def read(module: str, idx: list[int]) -> _Stack:
+        return _stack([files[i] for i in idx], module, dtype)
+
+    def accumulate(stack: _Stack, idx: list[int], block: str) -> None:
         block_k = by_block.setdefault(block, np.zeros((n, n)))
-        block_k[np.ix_(idx, idx)] += gram
+        block_k[np.ix_(idx, idx)] += _gram(stack, stack)
+
+    walk = _walk(files, files, progress, cancel, "kernel", modules)
+    _prefetched(((module, idx, block) for module, (idx, _), block in walk if idx), read, accumulate)
     for block_k in by_block.values():
         total += block_k
     return Kernel(names=[f.name for f in files], total=total, by_block=by_block, paths=[str(f.path) for f in files])
@@ -75,14 +78,19 @@ def cross_kernel(files_a: Sequence[LoraFile], files_b: Sequence[LoraFile], *, pr
     check_same_arch(files_a + files_b)
     total = np.zeros((len(files_a), len(files_b)))
     by_block: dict[str, np.ndarray] = {}
-    for module, (idx_a, idx_b), block in _walk(files_a, files_b, progress, cancel, "cross kernel", modules):
-        if not idx_a or not idx_b:
-            continue
+
+    def read(module: str, idx: tuple[list[int], list[int]]) -> tuple[_Stack, _Stack]:
+        idx_a, idx_b = idx
         _check_same_shape(module, files_a[idx_a[0]], files_b[idx_b[0]])
-        gram = _gram(_stack([files_a[i] for i in idx_a], module, dtype),
-                     _stack([files_b[i] for i in idx_b], module, dtype))
+        return (_stack([files_a[i] for i in idx_a], module, dtype),
+                _stack([files_b[i] for i in idx_b], module, dtype))
+
+    def accumulate(stacks: tuple[_Stack, _Stack], idx: tuple[list[int], list[int]], block: str) -> None:
         block_k = by_block.setdefault(block, np.zeros_like(total))
-        block_k[np.ix_(idx_a, idx_b)] += gram
+        block_k[np.ix_(*idx)] += _gram(*stacks)
+
+    walk = _walk(files_a, files_b, progress, cancel, "cross kernel", modules)
+    _prefetched(((module, idx, block) for module, idx, block in walk if idx[0] and idx[1]), read, accumulate)
     for block_k in by_block.values():
         total += block_k
     return CrossKernel(names_a=[f.name for f in files_a], names_b=[f.name for f in files_b], total=total,
@@ -205,6 +213,25 @@ class _Stack:
         for file in self.files:
             file.factors(self.module)  # raises LoraFormatError naming the file and module
         raise StyleMixError(f"module {self.module}: products overflow float32 (values too large)")
+
+
+def _prefetched(items: Iterable[tuple[str, Any, str]], read: Callable[[str, Any], Any],
+                accumulate: Callable[[Any, Any, str], None]) -> None:
+    """For each (module, indices, block): `read` the next module on a helper thread while `accumulate`
+    multiplies the current one. Reading (page faults, fp16→fp32 conversion in numpy) releases the GIL, so it
+    overlaps the BLAS work; errors from either side propagate unchanged.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="stylemix-read") as pool:
+        pending = None
+        for module, idx, block in items:
+            job = (pool.submit(read, module, idx), idx, block)
+            if pending is not None:
+                accumulate(pending[0].result(), pending[1], pending[2])
+            pending = job
+        if pending is not None:
+            accumulate(pending[0].result(), pending[1], pending[2])
 
 
 def _stack(files: Sequence[LoraFile], module: str, dtype: Any) -> _Stack:
