@@ -64,8 +64,9 @@ def build_dataset_panel(host: Host) -> None:
     def session_job(value):
         return value if isinstance(value, SessionJob) else SessionJob()
 
-    def on_source(text):
-        return logic.default_output(text, settings.dataset_output_dir)
+    def on_source(text, current):
+        """Suggest an output folder once the source is typed, unless the person already chose one."""
+        return gr.update() if (current or "").strip() else logic.default_output(text, settings.dataset_output_dir)
 
     def on_prepare(state, src, dst, size_text, crop_mode, allow, progress=gr.Progress()):  # noqa: B008
         state = session_job(state)
@@ -114,7 +115,8 @@ def build_dataset_panel(host: Host) -> None:
         image, text = out
         return message_html(text, "ok"), image
 
-    source.change(on_source, [source], [output], queue=False)
+    source.blur(on_source, [source, output], [output], queue=False)
+    source.submit(on_source, [source, output], [output], queue=False)
     prepare_btn.click(on_prepare, [job, source, output, size, crop, upscale],
                       [job, status, gallery, descriptions, folder, image_name])
     stop_btn.click(on_stop, [job], [status], queue=False)

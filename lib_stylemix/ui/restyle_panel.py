@@ -45,12 +45,14 @@ def build_restyle_panel(host: Host) -> None:
     gallery = gr.Gallery(label="Results", columns=6, height="auto", elem_id="stylemix_restyle_gallery")
     grids = gr.Gallery(label="Images × styles grid", columns=1, height="auto", elem_id="stylemix_restyle_grids")
 
-    def on_folder(path):
+    def on_folder(path, current):
+        """List the folder's images for the canny preview and suggest an output folder if none is set."""
         names, err = attempt(lambda: dataset_logic.image_names(path), "list images")
         if err:
             return gr.update(), gr.update(choices=[], value=None)
-        return (restyle_logic.default_output(path, settings.restyle_output_dir),
-                gr.update(choices=names, value=names[0] if names else None))
+        suggestion = gr.update() if (current or "").strip() else restyle_logic.default_output(
+            path, settings.restyle_output_dir)
+        return suggestion, gr.update(choices=names, value=names[0] if names else None)
 
     def on_preview(path, name, lo, hi):
         if not name:
@@ -92,8 +94,8 @@ def build_restyle_panel(host: Host) -> None:
         return message_html("Stopping after the current image…", "warn")
 
     plan_inputs = [folder, styles, template, negative, seed_policy, seed, low, high]
-    folder.submit(on_folder, [folder], [output, preview_name])
-    folder.blur(on_folder, [folder], [output, preview_name])
+    folder.submit(on_folder, [folder, output], [output, preview_name])
+    folder.blur(on_folder, [folder, output], [output, preview_name])
     preview_name.change(on_preview, [folder, preview_name, low, high], [status, preview])
     for slider in (low, high):
         slider.release(on_preview, [folder, preview_name, low, high], [status, preview])
