@@ -206,13 +206,15 @@ class _Stack:
     files: list[LoraFile]
     module: str
 
-    def check_finite(self, *products: np.ndarray) -> None:
-        """NaN/Inf in any factor shows up in its Gram products; only then scan the files to name the culprit."""
-        if all(np.isfinite(p).all() for p in products):
-            return
-        for file in self.files:
-            file.factors(self.module)  # raises LoraFormatError naming the file and module
-        raise StyleMixError(f"module {self.module}: products overflow float32 (values too large)")
+
+def _check_finite(products: Sequence[np.ndarray], stacks: Sequence[_Stack]) -> None:
+    """NaN/Inf in any factor shows up in the Gram products; only then scan the files to name the culprit."""
+    if all(np.isfinite(p).all() for p in products):
+        return
+    for stack in stacks:
+        for file in stack.files:
+            file.factors(stack.module)  # raises LoraFormatError naming the file and module
+    raise StyleMixError(f"module {stacks[0].module}: products overflow float32 (values too large)")
 
 
 def _prefetched(items: Iterable[tuple[str, Any, str]], read: Callable[[str, Any], Any],
@@ -238,7 +240,7 @@ def _stack(files: Sequence[LoraFile], module: str, dtype: Any) -> _Stack:
     """Read one module from each file into one m×R and one R×n buffer (converted once, checked once).
 
     Everything runs in numpy: conversion single-threaded (memory-bound, one pass), the two Gram products in
-    its threaded BLAS; NaN/Inf is detected from the products (`_Stack.check_finite`). torch's OpenMP pool was
+    its threaded BLAS; NaN/Inf is detected from the products (`_check_finite`). torch's OpenMP pool was
     several times slower on a busy machine, where every small parallel region can stall for a scheduler time
     slice. The alpha/r scales are applied to the small Gram results instead of the factors.
     """
@@ -266,9 +268,10 @@ def _gram(a: _Stack, b: _Stack) -> np.ndarray:
     """
     gu = (a.ups.T @ b.ups).astype(np.float64)
     gd = (a.downs @ b.downs.T).astype(np.float64)
-    a.check_finite(np.diag(gu) if a is b else gu, np.diag(gd) if a is b else gd)
-    if b is not a:
-        b.check_finite(gu, gd)
+    if a is b:
+        _check_finite((np.diag(gu), np.diag(gd)), (a,))
+    else:
+        _check_finite((gu, gd), (a, b))
     return _block_sums(gu * gd, a.sizes, b.sizes) * np.outer(a.scales, b.scales)
 
 

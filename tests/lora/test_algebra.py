@@ -301,3 +301,18 @@ def test_cancel_and_progress(tmp_path):
         kernel(files, cancel=flag)
     with pytest.raises(CancelledError):
         merge([MergeTerm(files[0], 1.0)], cancel=flag)
+
+
+def test_kernel_names_the_file_with_nan(tmp_path):
+    from lib_stylemix.lora import LoraFormatError
+    from tests.lora.conftest import write_tensors
+
+    good = [_make(tmp_path, f"g{i}", 2, i) for i in range(2)]
+    raw = load_file(str(_make(tmp_path, "src", 2, 9)))
+    raw[f"{TINY[1]}.lora_down.weight"].view(-1)[5] = float("nan")
+    bad = write_tensors(tmp_path / "bad.safetensors", raw)
+    files = [open_lora(p) for p in (*good, bad)]
+    with pytest.raises(LoraFormatError, match=rf"bad\.safetensors: module {TINY[1]} contains NaN"):
+        kernel(files)
+    with pytest.raises(LoraFormatError, match=r"bad\.safetensors"):
+        cross_kernel(files[:2], files[2:])
