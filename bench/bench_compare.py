@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 from collections import Counter
@@ -106,8 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     from lib_stylemix.lora import open_lora
 
     rate = matmul_rate(args.matmul_size)
-    print(f"machine: {torch.get_num_threads()} torch threads, fp32 matmul {rate / 1e9:.1f} GMAC/s "
-          f"(median of 3, one {args.matmul_size}³ matmul)")
+    print(f"machine: {os.cpu_count()} CPUs, {torch.get_num_threads()} torch threads, fp32 matmul "
+          f"{rate / 1e9:.1f} GMAC/s (median of 3, one {args.matmul_size}³ matmul); load average "
+          f"{os.getloadavg()[0]:.1f} at start")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         base = args.dir or Path(tmp)
@@ -161,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{fmt_s(r['dense_pairwise_extrapolated_s'])}   → naive / Gram = {r['dense_pairwise_vs_gram']:.1f}×")
             print(f"  Gram (fp64) vs dense ΔW (fp64) on those modules: max relative difference "
                   f"{dense['max_rel_err_vs_gram']:.1e}")
+    print(f"load average {os.getloadavg()[0]:.1f} at the end (other processes share this machine)")
     print("\nJSON " + json.dumps(rows))
     return 0
 

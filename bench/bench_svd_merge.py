@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 from collections import Counter
@@ -89,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(worker(args.worker, args.paths, args.repeats, args.target)))
         return 0
     rows = []
+    print(f"machine: {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f} at start")
     with tempfile.TemporaryDirectory() as tmp:
         base = args.dir or Path(tmp)
         for rank in (int(r) for r in args.ranks.split(",")):
@@ -114,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
                       f"{fmt_s(item['median_s'])}")
             print(f"max relative ΔW error vs exact best rank-k (fp64): ours {row['max_rel_err_ours']:.1e}, "
                   f"dense fp32 SVD {row['max_rel_err_dense_fp32']:.1e}; retained energy {row['retained_energy']:.4f}")
+    print(f"load average {os.getloadavg()[0]:.1f} at the end (other processes share this machine)")
     print("\nJSON " + json.dumps(rows))
     return 0
 

@@ -16,6 +16,7 @@ import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from lib_stylemix import __version__
 from lib_stylemix.errors import StyleMixError
@@ -92,6 +93,31 @@ def build_metadata(merged: MergedLora, name: str, parents: Sequence[LoraFile],
     return meta
 
 
+def _cast(tensor: Any, torch_dtype: Any) -> Any:
+    """Contiguous copy in the save dtype; fp16/fp32 go through numpy (one single-threaded pass)."""
+    import numpy as np
+    import torch
+
+    if torch_dtype == torch.bfloat16:
+        return tensor.to(torch_dtype).contiguous()
+    np_dtype = np.float16 if torch_dtype == torch.float16 else np.float32
+    return torch.from_numpy(np.ascontiguousarray(tensor.numpy(), dtype=np_dtype))
+
+
+def _finite(tensor: Any) -> bool:
+    import torch
+
+    if tensor.dtype == torch.bfloat16:
+        return bool(torch.isfinite(tensor).all())
+    return bool(_np_all_finite(tensor.numpy()))
+
+
+def _np_all_finite(array: Any) -> bool:
+    import numpy as np
+
+    return bool(np.isfinite(array.sum(dtype=np.float32))) or bool(np.isfinite(array).all())
+
+
 def write_lora(merged: MergedLora, path: str | Path, *, dtype: str = "fp16",
                extra_metadata: Mapping[str, str] | None = None, parents: Sequence[LoraFile] = (),
                overwrite: bool = False, within: str | Path | None = None) -> WrittenLora:
@@ -112,9 +138,9 @@ def write_lora(merged: MergedLora, path: str | Path, *, dtype: str = "fp16",
     torch_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[dtype]
     tensors = {}
     for name, module in merged.modules.items():
-        up = module.up.reshape(module.up_shape).to(torch_dtype).contiguous()
-        down = module.down.reshape(module.down_shape).to(torch_dtype).contiguous()
-        if not (torch.isfinite(up).all() and torch.isfinite(down).all()):
+        up = _cast(module.up.reshape(module.up_shape), torch_dtype)
+        down = _cast(module.down.reshape(module.down_shape), torch_dtype)
+        if not (_finite(up) and _finite(down)):
             raise StyleMixError(f"module {name}: values overflow {dtype} (try --dtype fp32 or smaller weights)")
         tensors[f"{name}.lora_up.weight"] = up
         tensors[f"{name}.lora_down.weight"] = down
