@@ -31,7 +31,7 @@ def error_html(exc: BaseException) -> str:
     if isinstance(exc, CancelledError):
         return message_html(f"Cancelled: {exc}", "warn")
     if isinstance(exc, StyleMixError):
-        return message_html(str(exc), "error")
+        return message_html(f"Error: {exc}", "error")
     return message_html(f"Unexpected error ({type(exc).__name__}: {exc}); details are in the console log.", "error")
 
 
