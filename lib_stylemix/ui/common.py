@@ -7,9 +7,11 @@ helpers can be unit-tested without gradio.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import logging
-from collections.abc import Callable, Iterable, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -165,18 +167,30 @@ class AnyCancel:
 
 
 class SessionJob:
-    """The cancel flag of the one long job a browser session runs in a panel.
+    """Cancel flags of the long jobs one browser session is running in a panel.
 
-    A Stop button handler (run with `queue=False` so it is not stuck behind the job) calls `stop()`; the job
-    itself calls `start()` and hands the returned token to the core.
+    A job runs inside `with job.running() as flag:` and hands `flag` to the core; the Stop button's handler
+    (registered with `queue=False`, so it is not stuck behind the job) calls `stop()`, which cancels every
+    job of the session that is still running (the webui's queue may run several at once).
     """
 
     def __init__(self) -> None:
-        self._flag = CancelFlag()
+        self._active: set[CancelFlag] = set()
+        self._lock = threading.Lock()
 
-    def start(self) -> CancelFlag:
-        self._flag = CancelFlag()
-        return self._flag
+    @contextlib.contextmanager
+    def running(self) -> Iterator[CancelFlag]:
+        flag = CancelFlag()
+        with self._lock:
+            self._active.add(flag)
+        try:
+            yield flag
+        finally:
+            with self._lock:
+                self._active.discard(flag)
 
     def stop(self) -> None:
-        self._flag.cancel()
+        with self._lock:
+            flags = list(self._active)
+        for flag in flags:
+            flag.cancel()

@@ -70,9 +70,9 @@ def build_dataset_panel(host: Host) -> None:
 
     def on_prepare(state, src, dst, size_text, crop_mode, allow, progress=gr.Progress()):  # noqa: B008
         state = session_job(state)
-        cancel = state.start()
-        out, err = attempt(lambda: logic.prepare(src, dst, size_text, crop_mode, allow,
-                                                 progress=GradioProgress(progress), cancel=cancel), "prepare")
+        with state.running() as cancel:
+            out, err = attempt(lambda: logic.prepare(src, dst, size_text, crop_mode, allow,
+                                                     progress=GradioProgress(progress), cancel=cancel), "prepare")
         if err:
             return state, err, gr.update(), gr.update(), gr.update(), gr.update()
         summary, images, rows = out

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from lib_stylemix.epochs import format_weight
+from lib_stylemix.seams import NeverCancel
 from lib_stylemix.ui import epochs_logic as logic
 from lib_stylemix.ui import pool_logic
 from lib_stylemix.ui.common import AnyCancel, GradioProgress, attempt, message_html
@@ -62,14 +63,14 @@ def build_epochs_panel(host: Host, pool_state: Any = None) -> None:
 
     def on_render(value, path, run_name, strengths_text, prompts_text, seeds_text, progress=gr.Progress()):  # noqa: B008
         sess = session_of(value)
-        cancel = AnyCancel([sess.job.start(), host.cancel_token()])
 
-        def work():
+        def work(cancel):
             return logic.render(sess, path, run_name, strengths_text, prompts_text, seeds_text, host.settings(),
                                 host.txt2img_generator(), progress=GradioProgress(progress, host.progress()),
                                 cancel=cancel)
 
-        out, err = attempt(work, "epoch grid")
+        with sess.job.running() as flag:
+            out, err = attempt(lambda: work(AnyCancel([flag, host.cancel_token()])), "epoch grid")
         if err:
             return sess, err, gr.update(), gr.update()
         text, items, image, _ = out
@@ -97,7 +98,7 @@ def build_epochs_panel(host: Host, pool_state: Any = None) -> None:
         def work():
             path, sidecar = logic.record_choice(sess, strength_value, activation_text or "", host.checkpoint_arch())
             pool_logic.load_sources(pool_sess, [path], cache_dir=Path(host.settings().pool_output_dir) / "kernel_cache",
-                                    progress=GradioProgress(progress), cancel=sess.job.start())
+                                    progress=GradioProgress(progress), cancel=NeverCancel())
             host.lora_registry().refresh()
             return path, sidecar
 

@@ -157,9 +157,10 @@ def build_pool_panel(host: Host, session: Any = None) -> None:
     def run(fn, sess, tracker=None, gpu=False):
         """Call `fn(sess, progress=, cancel=)` for this session; an error becomes the status message instead."""
         sess = sess if isinstance(sess, logic.PoolSession) else logic.PoolSession()
-        cancel = AnyCancel([sess.job.start(), host.cancel_token()] if gpu else [sess.job.start()])
         progress = GradioProgress(tracker, host.progress() if gpu else None)
-        result, err = attempt(lambda: fn(sess, progress=progress, cancel=cancel), "pool panel")
+        with sess.job.running() as flag:
+            cancel = AnyCancel([flag, host.cancel_token()] if gpu else [flag])
+            result, err = attempt(lambda: fn(sess, progress=progress, cancel=cancel), "pool panel")
         return sess, result, err
 
     def cache_dir() -> Path:

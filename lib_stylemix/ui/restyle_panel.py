@@ -74,15 +74,15 @@ def build_restyle_panel(host: Host) -> None:
     def on_run(state, *values, progress=gr.Progress()):  # noqa: B008 (gradio reads the tracker from the default)
         *plan_values, out_dir = values
         state = state if isinstance(state, SessionJob) else SessionJob()
-        cancel = AnyCancel([state.start(), host.cancel_token()])
 
-        def work():
+        def work(cancel):
             plan = plan_from(*plan_values)
             generator = host.restyle_generator()
             return restyle_logic.run_plan(plan, generator, out_dir, backend=host.label,
                                           progress=GradioProgress(progress, host.progress()), cancel=cancel)
 
-        out, err = attempt(work, "restyle")
+        with state.running() as flag:
+            out, err = attempt(lambda: work(AnyCancel([flag, host.cancel_token()])), "restyle")
         if err:
             return state, err, gr.update(), gr.update()
         _, summary, images, grid_paths = out
