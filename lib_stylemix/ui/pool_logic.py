@@ -7,6 +7,7 @@ over an existing file; candidates and evolve results stay in memory until the pe
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +45,7 @@ class PoolSession:
     pool: Pool | None = None
     candidates: list[Candidate] = field(default_factory=list)
     job: SessionJob = field(default_factory=SessionJob)
+    busy: threading.Lock = field(default_factory=threading.Lock)
 
     def require_pool(self, need: int = 1) -> Pool:
         if self.pool is None or len(self.pool) < need:

@@ -157,10 +157,16 @@ def build_pool_panel(host: Host, session: Any = None) -> None:
     def run(fn, sess, tracker=None, gpu=False):
         """Call `fn(sess, progress=, cancel=)` for this session; an error becomes the status message instead."""
         sess = sess if isinstance(sess, logic.PoolSession) else logic.PoolSession()
+        if not sess.busy.acquire(blocking=False):  # the webui's queue runs events of one page concurrently
+            return sess, None, message_html("Another pool action of this page is still running: wait for it, "
+                                            "or press Stop.", "warn")
         progress = GradioProgress(tracker, host.progress() if gpu else None)
-        with sess.job.running() as flag:
-            cancel = AnyCancel([flag, host.cancel_token()] if gpu else [flag])
-            result, err = attempt(lambda: fn(sess, progress=progress, cancel=cancel), "pool panel")
+        try:
+            with sess.job.running() as flag:
+                cancel = AnyCancel([flag, host.cancel_token()] if gpu else [flag])
+                result, err = attempt(lambda: fn(sess, progress=progress, cancel=cancel), "pool panel")
+        finally:
+            sess.busy.release()
         return sess, result, err
 
     def cache_dir() -> Path:

@@ -44,6 +44,7 @@ def build_train_panel(host: Host) -> None:
         add_btn = gr.Button("Add to queue", elem_id="stylemix_train_add")
         start_btn = gr.Button("Start / resume queue", variant="primary", elem_id="stylemix_train_start")
         cancel_btn = gr.Button("Cancel", variant="stop", elem_id="stylemix_train_cancel")
+        refresh_btn = gr.Button("Refresh queue", elem_id="stylemix_train_refresh")
     with gr.Row():
         remove_id = gr.Textbox(label="Queue entry id", scale=3, elem_id="stylemix_train_remove_id")
         remove_btn = gr.Button("Remove entry", scale=1, elem_id="stylemix_train_remove")
@@ -94,6 +95,13 @@ def build_train_panel(host: Host) -> None:
         kind = "error" if service.error else "ok"
         yield message_html(f"Queue finished: {line}", kind), rows(), line, service.log_tail()
 
+    def on_refresh():
+        out, err = attempt(lambda: (service.progress_text()[1], service.log_tail()), "read training queue")
+        if err:
+            return err, rows(), gr.update(), gr.update()
+        line, tail = out
+        return "", rows(), line, tail
+
     def on_cancel():
         return message_html(service.cancel(), "warn")
 
@@ -103,3 +111,4 @@ def build_train_panel(host: Host) -> None:
     remove_btn.click(on_remove, [remove_id], [status, queue_table])
     start_btn.click(on_start, [], [status, queue_table, progress_line, log])
     cancel_btn.click(on_cancel, [], [status], queue=False)
+    refresh_btn.click(on_refresh, [], [status, queue_table, progress_line, log])

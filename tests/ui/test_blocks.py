@@ -7,6 +7,7 @@ import json
 
 import gradio as gr
 
+from lib_stylemix.settings import StyleMixSettings
 from lib_stylemix.ui import pool_logic
 from lib_stylemix.ui.app import build_standalone_app, build_tab
 from lib_stylemix.ui.common import table_rows
@@ -100,6 +101,25 @@ def test_pool_flow_through_the_wiring(lora_dir):
     assert (lora_dir / f"{unsaved[0]}.safetensors").is_file()
     sess, status, lineage_plot, pool_map = call(blocks, "stylemix_pool_draw", sess)
     assert lineage_plot.size[0] > 300 and pool_map.size[0] > 300 and "Drew" in status
+
+
+def test_a_busy_session_refuses_a_second_pool_action(lora_dir):
+    blocks = build_tab(FakeWebuiHost(lora_dir))
+    sess, *_ = call(blocks, "stylemix_pool_load", None, str(lora_dir), None)
+    with sess.busy:
+        _, status, *_ = call(blocks, "stylemix_pool_compare", sess, "frobenius")
+    assert "still running" in status
+    _, status, *_ = call(blocks, "stylemix_pool_compare", sess, "frobenius")
+    assert "Compared 4 members" in status
+
+
+def test_train_panel_shows_the_persisted_queue(tmp_path):
+    settings = StyleMixSettings(training_output_dir=str(tmp_path / "training"))
+    blocks = build_tab(FakeWebuiHost(tmp_path / "Lora", settings))
+    status, queue, line, tail = call(blocks, "stylemix_train_refresh")
+    assert status == "" and table_rows(queue) == [] and line == "idle" and tail == ""
+    status, report = call(blocks, "stylemix_train_check", str(tmp_path / "no-sd-scripts"), "")
+    assert "does not exist" in status and report == ""
 
 
 def test_errors_show_as_messages_not_tracebacks(lora_dir):
