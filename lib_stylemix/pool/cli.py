@@ -125,6 +125,15 @@ def _check_outputs(out: Path, resuming_here: bool) -> None:
                             "or choose another --out")
 
 
+def _check_not_an_input(out: Path, sources: list[str]) -> None:
+    """Input folders are never written to: refuse an --out that holds any of the input files."""
+    from lib_stylemix.pool.pool import expand_sources
+
+    target = out.resolve()
+    if out.exists() and any(p.resolve().parent == target for p in expand_sources(sources)):
+        raise StyleMixError(f"{out}: is an input folder; choose another --out (input folders are never written to)")
+
+
 # ----- evolve --------------------------------------------------------------------------------------------------
 
 
@@ -138,6 +147,7 @@ def _evolve(args: argparse.Namespace) -> int:
     out: Path = args.out
     if out.exists() and not out.is_dir():
         raise StyleMixError(f"{out}: exists and is not a folder")
+    _check_not_an_input(out, args.files)
     state_path = out / STATE_NAME
     resuming_here = args.resume is not None and args.resume.resolve() == state_path.resolve()
     _check_outputs(out, resuming_here)

@@ -76,6 +76,8 @@ def test_evolve_refuses_to_mix_runs_and_bad_input(small_files, tmp_path, capsys)
     assert "no such file" in capsys.readouterr().err
     assert main(["evolve", str(small_files[0]), "--out", str(tmp_path / "y")]) == 1
     assert "at least two" in capsys.readouterr().err
+    assert main(["evolve", folder, "--out", folder]) == 1
+    assert "input folder" in capsys.readouterr().err
     assert main(["evolve", folder, "--keep", "0", "--out", str(tmp_path / "z")]) == 1
     assert "keep" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exc:
