@@ -82,6 +82,17 @@ def load_sources(
     return f"Added {len(added)} LoRA(s) ({pool.arch}): {names}. The pool has {len(pool)} member(s)."
 
 
+def example_pool(folder: Path) -> list[Path]:
+    """The synthetic example pool in `folder`: written the first time, reused afterwards."""
+    from lib_stylemix.lora import write_example_pool
+    from lib_stylemix.lora.synthetic import EXAMPLE_MARKER
+
+    existing = sorted(folder.glob("synthetic_style_*.safetensors"))
+    if (folder / EXAMPLE_MARKER).is_file() and existing:
+        return existing
+    return write_example_pool(folder)
+
+
 def member_rows(pool: Pool | None) -> list[list[Any]]:
     """One row per member: name, kind, arch, rank, size on disk, and where it came from."""
     if pool is None:

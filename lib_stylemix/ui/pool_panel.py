@@ -173,24 +173,24 @@ def build_pool_panel(host: Host, session: Any = None) -> None:
         return Path(host.settings().pool_output_dir) / "kernel_cache"
 
     def on_load(sess, text, files, progress=gr.Progress()):  # noqa: B008 (gradio reads the tracker from the default)
-        sources = parse_lines(text) + [str(p) for p in file_paths(files)]
-        sess, msg, err = run(lambda s, progress, cancel: logic.load_sources(
-            s, sources, cache_dir=cache_dir(), progress=progress, cancel=cancel), sess, tracker=progress)
+        def work(s, progress, cancel):
+            sources = parse_lines(text) + [str(p) for p in file_paths(files)]
+            return logic.load_sources(s, sources, cache_dir=cache_dir(), progress=progress, cancel=cancel)
+
+        sess, msg, err = run(work, sess, tracker=progress)
         return (sess, err or message_html(msg, "ok"), *lists(sess))
 
     def on_example(sess, progress=gr.Progress()):  # noqa: B008 (gradio reads the tracker from the default)
         def make(s, progress, cancel):
-            from lib_stylemix.lora import write_example_pool
-
             folder = Path(host.settings().pool_output_dir) / "example_pool"
-            paths = write_example_pool(folder)
+            paths = logic.example_pool(folder)
             return str(folder), logic.load_sources(s, paths, cache_dir=cache_dir(), progress=progress, cancel=cancel)
 
         sess, out, err = run(make, sess, tracker=progress)
         if err:
             return (sess, err, gr.update(), *lists(sess))
         folder, msg = out
-        return (sess, message_html(f"Example pool written to {folder}. {msg}", "ok"), folder, *lists(sess))
+        return (sess, message_html(f"Example pool in {folder}. {msg}", "ok"), folder, *lists(sess))
 
     def on_remove(sess, names):
         sess, msg, err = run(lambda s, progress, cancel: logic.remove_members(s, names or []), sess)

@@ -163,7 +163,7 @@ def standalone_shots(page, shot) -> None:
 
     tab(page, "Pool")
     by_id(page, "stylemix_pool_example").click()
-    wait_text(page, "stylemix_pool_status", "Example pool written")
+    wait_text(page, "stylemix_pool_status", "Example pool in")
     by_id(page, "stylemix_pool_compare").click()
     wait_text(page, "stylemix_pool_status", "Compared")
     shot("pool_compare")

@@ -181,6 +181,26 @@ def test_remove_forgets_member_not_file(session, lora_dir):
         logic.remove_members(session, [])
 
 
+def test_example_pool_is_written_once_then_reused(tmp_path, monkeypatch):
+    import lib_stylemix.lora as lora
+
+    calls = []
+
+    def fake_write(folder):
+        calls.append(folder)
+        from lib_stylemix.lora.synthetic import EXAMPLE_MARKER
+
+        folder.mkdir(parents=True)
+        (folder / EXAMPLE_MARKER).write_text("x")
+        (folder / "synthetic_style_01.safetensors").write_bytes(b"")
+        return [folder / "synthetic_style_01.safetensors"]
+
+    monkeypatch.setattr(lora, "write_example_pool", fake_write)
+    first = logic.example_pool(tmp_path / "ex")
+    again = logic.example_pool(tmp_path / "ex")
+    assert first == again == [tmp_path / "ex" / "synthetic_style_01.safetensors"] and len(calls) == 1
+
+
 def test_actions_need_a_pool():
     with pytest.raises(StyleMixError, match="load some first"):
         logic.compare(logic.PoolSession(), "frobenius")
