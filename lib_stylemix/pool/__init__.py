@@ -1,8 +1,8 @@
 """The LoRA pool: members and recipes over root files, the cached kernel K, candidates, scores, evolve, reports.
 
 Public API (what the webui Pool panel and the CLI call):
-    Pool.load(sources, cache_dir=…) / Pool.resume(snapshot) / pool.add / remove / rename / members / gram /
-    distances / save_recipe(name, folder, max_rank=…) / snapshot(path, extra)
+    Pool.load(sources, cache_dir=…) / Pool.resume(snapshot) / pool.add / remove / rename / members / kernel /
+    gram / distances / save_recipe(name, folder, max_rank=…) / snapshot(path, extra)
     propose(pool, settings) -> list[Candidate];  accept(pool, selected) -> list[Member]
     evolve(pool, settings, progress, cancel, save_to=…) -> EvolveResult
     figures.heatmap_figure / pool_map_figure / lineage_figure / save_png;  report.build_report / write_figures
@@ -12,7 +12,7 @@ Only numpy is imported here; torch and matplotlib are imported when files are re
 from lib_stylemix.pool.candidates import Candidate
 from lib_stylemix.pool.evolve import EvolveResult, Generation, accept, evict, evolve, propose
 from lib_stylemix.pool.members import Member
-from lib_stylemix.pool.pool import Pool, RootFile
+from lib_stylemix.pool.pool import MemberKernel, Pool, RootFile
 from lib_stylemix.pool.recipe import Recipe
 from lib_stylemix.pool.settings import SCORES, EvolveSettings
 
@@ -23,6 +23,7 @@ __all__ = [
     "EvolveSettings",
     "Generation",
     "Member",
+    "MemberKernel",
     "Pool",
     "Recipe",
     "RootFile",

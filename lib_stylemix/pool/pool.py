@@ -38,6 +38,15 @@ class RootFile:
     rank: int | None = None
 
 
+@dataclass
+class MemberKernel:
+    """⟨ΔWᵢ, ΔWⱼ⟩ between pool members: `total` (n×n) and per block (same shape as the engine's `Kernel`)."""
+
+    names: list[str]
+    total: np.ndarray
+    by_block: dict[str, np.ndarray]
+
+
 class Pool:
     """Members (files and recipes) over root files, with K per block for exact ΔW geometry."""
 
@@ -201,6 +210,15 @@ class Pool:
         if not members:
             return np.zeros((0, len(blocks), len(keys)))
         return np.stack([m.recipe.dense(keys, blocks) for m in members])
+
+    def kernel(self) -> MemberKernel:
+        """K between current members (recipes included), in total and per block, exact from the file kernel."""
+        x = self.coefficients()
+        by_block = {}
+        for b, block in enumerate(self.space.blocks):
+            xb = x[:, b, :]
+            by_block[block] = xb @ self.space.by_block[b] @ xb.T
+        return MemberKernel(self.names, self.space.gram(x, x), by_block)
 
     def gram(self) -> np.ndarray:
         """⟨ΔWᵢ, ΔWⱼ⟩ between current members (recipes included), exact from K."""

@@ -128,3 +128,17 @@ def test_features_embed_distances():
     f = pool.space.features(x)
     got = ((f[:, None] - f[None]) ** 2).sum(-1)
     np.testing.assert_allclose(got, pool.space.sq_distances(x, x), rtol=1e-8, atol=1e-8)
+
+
+def test_member_kernel_blocks_sum_to_total():
+    dp = make_dense_pool(n=3, blocks=2, seed=4)
+    pool = dp.pool()
+    from lib_stylemix.pool.evolve import evolve
+    from lib_stylemix.pool.settings import EvolveSettings
+
+    evolve(pool, EvolveSettings(iterations=1, keep=2, crossover=True))
+    k = pool.kernel()
+    assert k.names == pool.names and k.total.shape == (5, 5)
+    np.testing.assert_allclose(sum(k.by_block.values()), k.total, rtol=1e-12)
+    flat = np.stack([dp.materialise(m.recipe) for m in pool.members])
+    np.testing.assert_allclose(k.total, flat @ flat.T, rtol=1e-9, atol=1e-9)
