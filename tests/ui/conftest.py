@@ -61,6 +61,26 @@ def image_folder(tmp_path) -> Path:
     return folder
 
 
+@pytest.fixture
+def fake_sd_scripts(tmp_path, monkeypatch):
+    """An sd-scripts folder whose training scripts are the training tests' stand-in trainer."""
+    import sys
+
+    from tests.training.conftest import FAKE_TRAINER
+
+    root = tmp_path / "sd-scripts"
+    (root / "library").mkdir(parents=True)
+    (root / "library" / "train_util.py").write_text("# stand-in\n")
+    for name in ("train_network.py", "sdxl_train_network.py"):
+        (root / name).write_text(FAKE_TRAINER.read_text())
+    python = root / "venv" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    python.chmod(0o755)
+    monkeypatch.delenv("STYLEMIX_SD_SCRIPTS", raising=False)
+    return root
+
+
 class FakeTxt2Img:
     """Txt2img stand-in that records prompts and returns one grey image per call."""
 

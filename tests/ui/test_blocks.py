@@ -122,6 +122,24 @@ def test_train_panel_shows_the_persisted_queue(tmp_path):
     assert "does not exist" in status and report == ""
 
 
+def test_train_start_streams_progress_until_the_queue_is_done(tmp_path, fake_sd_scripts):
+    from tests.training.conftest import make_checkpoint, make_dataset
+
+    settings = StyleMixSettings(training_output_dir=str(tmp_path / "training"), sd_scripts_dir=str(fake_sd_scripts))
+    blocks = build_tab(FakeWebuiHost(tmp_path / "Lora", settings))
+    dataset = make_dataset(tmp_path / "restyled", "inkwash")
+    base = make_checkpoint(tmp_path / "sd15.safetensors", "sd1")
+    status, queue = call(blocks, "stylemix_train_add", "", "", str(dataset), "", str(base), 2, 8, 4, 1e-4)
+    assert "Queued" in status and table_rows(queue)[0][2] == "pending"
+    fn, _, outputs = handler(blocks, "stylemix_train_start")
+    updates = list(fn())
+    assert all(len(update) == len(outputs) for update in updates)
+    status, queue, line, tail = updates[-1]
+    assert "Queue finished" in status and table_rows(queue)[0][2] == "succeeded"
+    assert "epoch 2/2" in line and "epoch" in tail
+    assert (tmp_path / "Lora" / "stylemix" / "inkwash" / "inkwash.safetensors").is_file()
+
+
 def test_errors_show_as_messages_not_tracebacks(lora_dir):
     blocks = build_tab(FakeWebuiHost(lora_dir))
     sess, status, *_ = call(blocks, "stylemix_pool_load", None, str(lora_dir / "missing"), None)

