@@ -55,12 +55,14 @@ class Candidate:
     def recipe(self) -> Recipe:
         return Recipe.from_dense(self.coef, self.keys, self.blocks)
 
-    def to_json(self, names: dict[str, str] | None = None) -> dict[str, Any]:
+    def to_json(self, root_index: dict[str, int] | None = None) -> dict[str, Any]:
+        """JSON form; with `root_index` the recipe is compact (see `Recipe.to_compact`), else full."""
+        recipe = self.recipe
         return {
             "kind": self.kind,
             "parents": list(self.parents),
             "params": self.params,
-            "recipe": self.recipe.to_json(names),
+            "recipe": recipe.to_compact(root_index) if root_index is not None else recipe.to_json(),
             "norm": self.norm,
             "nearest": self.nearest,
             "nearest_distance": self.nearest_distance,

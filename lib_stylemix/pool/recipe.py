@@ -102,6 +102,14 @@ class Recipe:
             terms.append(term)
         return {"blocks": list(self.blocks), "terms": terms}
 
+    def to_compact(self, root_index: Mapping[str, int]) -> list[list[Any]]:
+        """Small form for reports with thousands of candidates: `[[root index, weight or per-block list]…]`."""
+        out: list[list[Any]] = []
+        for key, coefs in self.terms:
+            uniform = max(coefs) - min(coefs) <= ZERO
+            out.append([root_index[key], coefs[0] if uniform else list(coefs)])
+        return out
+
     @staticmethod
     def from_json(doc: Mapping[str, Any]) -> Recipe:
         try:

@@ -19,6 +19,7 @@ FIGURES = ("heatmap", "pool-map", "lineage")
 
 def build_report(pool: Pool, result: EvolveResult | None, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
     names = pool.root_names()
+    root_index = {key: i for i, key in enumerate(pool.space.keys)}
     norms = pool.norms()
     members = []
     for member, norm in zip(pool.members, norms, strict=True):
@@ -30,7 +31,7 @@ def build_report(pool: Pool, result: EvolveResult | None, extra: Mapping[str, An
         generations.append({
             "index": gen.index,
             "seconds": round(gen.seconds, 4),
-            "candidates": [c.to_json(names) for c in gen.candidates],
+            "candidates": [c.to_json(root_index) for c in gen.candidates],
             "kept": [m.name for m in gen.kept],
             "evicted": gen.evicted,
             "saved": {k: str(v) for k, v in gen.saved.items()},
@@ -39,6 +40,9 @@ def build_report(pool: Pool, result: EvolveResult | None, extra: Mapping[str, An
         "format": REPORT_FORMAT,
         "version": 1,
         "arch": pool.arch,
+        # Candidate recipes are compact: [[index into "roots", weight or one weight per entry of "blocks"]…].
+        "roots": [{"key": key, "name": names.get(key, key), "path": _path(pool, key)} for key in pool.space.keys],
+        "blocks": list(pool.space.blocks),
         "members": members,
         "distances": {"names": pool.names, "frobenius": _rows(pool.distances("frobenius")),
                       "cosine": _rows(pool.distances("cosine"))},
@@ -50,7 +54,14 @@ def build_report(pool: Pool, result: EvolveResult | None, extra: Mapping[str, An
 
 
 def write_report(path: str | Path, doc: Mapping[str, Any], *, overwrite: bool = False) -> Path:
-    return write_atomic(path, json.dumps(doc, indent=1, ensure_ascii=False, allow_nan=False), overwrite=overwrite)
+    """Compact JSON (reports hold every candidate of every generation)."""
+    text = json.dumps(doc, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return write_atomic(path, text, overwrite=overwrite)
+
+
+def _path(pool: Pool, key: str) -> str | None:
+    root = pool.roots.get(key)
+    return str(root.path) if root is not None and root.path is not None else None
 
 
 def write_figures(pool: Pool, folder: str | Path, *, overwrite: bool = False) -> dict[str, Path]:

@@ -45,6 +45,14 @@ def test_evolve_json_keeps_k_per_iteration_and_writes_them(small_files, tmp_path
     assert len(report["generations"]) == 2
     assert {c["status"] for c in report["generations"][0]["candidates"]} >= {"selected", "scored"}
     assert len(report["lineage"]) == 8
+    # Compact candidate recipes index into the report's roots and blocks.
+    chosen = [c for c in report["generations"][0]["candidates"] if c["status"] == "selected"]
+    kept_first = doc["iterations"][0]["kept"]
+    for cand, member in zip(chosen, kept_first, strict=True):
+        keys = {report["roots"][i]["key"] for i, _ in cand["recipe"]}
+        assert keys == {t["file"] for t in member["recipe"]["terms"]}
+        for _, w in cand["recipe"]:
+            assert isinstance(w, float) or len(w) == len(report["blocks"])
     for name in ("heatmap", "pool-map", "lineage"):
         assert Path(doc["figures"][name]).read_bytes()[:4] == b"\x89PNG"
     assert _digests(folder) == before
