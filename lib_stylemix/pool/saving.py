@@ -39,9 +39,11 @@ def save_member(
     if member.kind == FILE and member.path is not None:
         return member.path
     digest = member.recipe.digest()
-    target = _free_name(folder, member.name, digest)
-    if target.exists():
+    target, existing = _free_name(folder, member.name, digest)
+    if existing is not None:
         member.path = target
+        energy = existing.get("stylemix_retained_energy")
+        member.retained_energy = float(energy) if energy else member.retained_energy
         return target
     roots = [pool.roots[key] for key in member.recipe.roots]
     missing = [r.name for r in roots if r.lora is None]
@@ -68,7 +70,7 @@ def save_member(
         "stylemix_max_rank": str(rank),
         "stylemix_retained_energy": repr(float(1.0 if merged.retained_energy is None else merged.retained_energy)),
     }
-    written = write_lora(merged, target, dtype=dtype, extra_metadata=metadata, parents=_parent_files(roots),
+    written = write_lora(merged, target, dtype=dtype, extra_metadata=metadata, parents=[r.lora for r in roots],
                          overwrite=False)
     member.path = Path(written.path)
     member.retained_energy = 1.0 if merged.retained_energy is None else float(merged.retained_energy)
@@ -82,12 +84,8 @@ def _concat_rank(terms: list[Any]) -> int:
                 for m in modules), default=0)
 
 
-def _parent_files(roots: list[Any]) -> tuple[Any, ...]:
-    return tuple(r.lora for r in roots)
-
-
-def _free_name(folder: Path, stem: str, digest: str) -> Path:
-    """The first of `stem`, `stem_2`, … that is free or already holds this recipe."""
+def _free_name(folder: Path, stem: str, digest: str) -> tuple[Path, dict[str, str] | None]:
+    """The first of `stem`, `stem_2`, … that is free (metadata None) or already holds this recipe (its metadata)."""
     from lib_stylemix.lora import open_lora
 
     i = 1
@@ -95,11 +93,12 @@ def _free_name(folder: Path, stem: str, digest: str) -> Path:
         name = f"{stem}.safetensors" if i == 1 else f"{stem}_{i}.safetensors"
         target = safe_child(folder, name)
         if not target.exists():
-            return target
+            return target, None
         try:
-            existing = open_lora(target).metadata.get(DIGEST_KEY)
+            with open_lora(target) as existing:
+                metadata = dict(existing.metadata)
         except StyleMixError:
-            existing = None
-        if existing == digest:
-            return target
+            metadata = {}
+        if metadata.get(DIGEST_KEY) == digest:
+            return target, metadata
         i += 1

@@ -108,8 +108,10 @@ def test_names_never_overwrite(small_files, tmp_path):
     assert path.name == f"{member.name}_2.safetensors"
     assert squatter.read_bytes() == b"not a lora"
     before = path.stat().st_mtime_ns
-    member.path = None
+    energy = member.retained_energy
+    member.path, member.retained_energy = None, None
     assert pool.save_recipe(member.name, out) == path  # same recipe found: reused, not rewritten
+    assert member.retained_energy == pytest.approx(energy)
     assert path.stat().st_mtime_ns == before
     assert sorted(p.name for p in out.iterdir()) == sorted([squatter.name, path.name])
 
