@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -22,9 +22,7 @@ def atomic_path(target: str | os.PathLike[str], *, overwrite: bool = False) -> I
     if target.exists() and not overwrite:
         raise StyleMixError(f"{target}: already exists (refusing to overwrite; pass --overwrite to replace it)")
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = _create_temp(target)
     try:
         yield tmp
         if not overwrite and target.exists():
@@ -33,6 +31,22 @@ def atomic_path(target: str | os.PathLike[str], *, overwrite: bool = False) -> I
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+
+
+def _create_temp(target: Path) -> Path:
+    """Create an empty, uniquely named temp file next to `target` with the usual umask-based permissions.
+
+    (`tempfile.mkstemp` would make it 0600, and the final LoRA/image would then be unreadable to other users
+    of a shared models folder.)
+    """
+    for _ in range(100):
+        tmp = target.parent / f".{target.name}.{secrets.token_hex(4)}.tmp"
+        try:
+            os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+        except FileExistsError:
+            continue
+        return tmp
+    raise StyleMixError(f"{target.parent}: could not create a temporary file")
 
 
 def write_atomic(target: str | os.PathLike[str], data: bytes | str, *, overwrite: bool = False) -> Path:

@@ -1,5 +1,7 @@
 """The shared seams and file helpers that every feature relies on."""
 
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -48,3 +50,12 @@ def test_safe_child_refuses_escapes(tmp_path: Path, name: str) -> None:
 
 def test_safe_child_accepts_plain_name(tmp_path: Path) -> None:
     assert safe_child(tmp_path, "ok.safetensors") == (tmp_path / "ok.safetensors").resolve()
+
+
+def test_written_files_get_umask_permissions_not_0600(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        path = write_atomic(tmp_path / "shared.bin", b"x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
