@@ -191,34 +191,71 @@ def _legacy(module: str, parts: Sequence[tuple[LoraFile, float]]) -> OutModule:
                      kind=parts[0][0].modules[module].kind, up_shape=up_shape, down_shape=down_shape)
 
 
-def _core(module: str, parts: Sequence[tuple[LoraFile, float]]) -> tuple[Any, Any, Any, Any, Any]:
-    """Q_u, X, σ, Yᵀ, Q_d with Σ w_i ΔW_i = (Q_u X) diag(σ) (Q_d Y)ᵀ, all float64 numpy (LAPACK via numpy)."""
+class _Basis:
+    """A = Q·R for a tall stack A (m×R): R from a Cholesky factor of the column-scaled Gram AᵀA when that is
+    well conditioned (one BLAS-3 product, several times faster than Householder QR), else from a thin QR.
+
+    Q is never formed on the fast path: Q·M = A·(R⁻¹M). Cholesky-QR loses accuracy as cond(A)², so it is used
+    only when the scaled R's diagonal spread is below 10³ (error ≲ 1e-10 relative); otherwise QR is exact.
+    """
+
+    MAX_SPREAD = 1e3
+
+    def __init__(self, a: Any) -> None:
+        import numpy as np
+
+        self.a = a
+        self.q = None
+        norms = np.sqrt(np.einsum("ij,ij->j", a, a))
+        if a.shape[0] >= a.shape[1] and norms.min() > 0:
+            scaled_gram = (a.T @ a) / np.outer(norms, norms)
+            try:
+                r = np.linalg.cholesky(scaled_gram).T
+                diag = np.abs(np.diag(r))
+                if diag.max() <= self.MAX_SPREAD * diag.min():
+                    self.r = r * norms  # A = (A S⁻¹) S and R(A S⁻¹)·S = R(A)
+                    return
+            except np.linalg.LinAlgError:
+                pass
+        self.q, self.r = np.linalg.qr(a)
+
+    def times_q(self, m: Any) -> Any:
+        """Q @ m."""
+        import numpy as np
+
+        if self.q is not None:
+            return self.q @ m
+        return self.a @ np.linalg.solve(self.r, m)
+
+
+def _core(module: str, parts: Sequence[tuple[LoraFile, float]]) -> tuple[_Basis, Any, Any, Any, _Basis]:
+    """Bases B_u, B_d and X, σ, Yᵀ with Σ w_i ΔW_i = (Q_u X) diag(σ) (Q_d Y)ᵀ, all float64 (LAPACK via numpy)."""
     import numpy as np
     import torch
 
     facs = [(f.factors(module, dtype=torch.float64), w) for f, w in parts]
     u_cat = np.concatenate([fa.up.numpy() * w for fa, w in facs], axis=1)
     d_cat = np.concatenate([fa.down.numpy() for fa, _ in facs], axis=0)
-    q_u, r_u = np.linalg.qr(u_cat)
-    q_d, r_d = np.linalg.qr(d_cat.T)
-    x, sigma, yh = np.linalg.svd(r_u @ r_d.T)
-    return q_u, x, sigma, yh, q_d
+    basis_u = _Basis(u_cat)
+    basis_d = _Basis(np.ascontiguousarray(d_cat.T))
+    x, sigma, yh = np.linalg.svd(basis_u.r @ basis_d.r.T)
+    return basis_u, x, sigma, yh, basis_d
 
 
 def _svd(module: str, parts: Sequence[tuple[LoraFile, float]], rank: int) -> tuple[OutModule, float, float]:
     import numpy as np
     import torch
 
-    q_u, x, sigma, yh, q_d = _core(module, parts)
+    basis_u, x, sigma, yh, basis_d = _core(module, parts)
     k = max(1, min(rank, sigma.shape[0]))
     root = np.sqrt(sigma[:k])
-    up = torch.from_numpy((q_u @ (x[:, :k] * root)).astype(np.float32))
-    down = torch.from_numpy(((root[:, None] * yh[:k]) @ q_d.T).astype(np.float32))
+    up = torch.from_numpy(basis_u.times_q(x[:, :k] * root).astype(np.float32))
+    down = torch.from_numpy(basis_d.times_q(yh[:k].T * root).T.astype(np.float32))
     energies = np.square(sigma)
     whole = float(energies.sum())
     kept = float(energies[:k].sum())
     up_shape, down_shape = _out_shapes(parts[0][0], module, k)
-    out = OutModule(up=up, down=down, kind=parts[0][0].modules[module].kind, up_shape=up_shape,
+    out = OutModule(up=up, down=down.contiguous(), kind=parts[0][0].modules[module].kind, up_shape=up_shape,
                     down_shape=down_shape, energy=kept / whole if whole > 0 else 1.0)
     return out, kept, whole
 

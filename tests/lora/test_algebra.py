@@ -316,3 +316,21 @@ def test_kernel_names_the_file_with_nan(tmp_path):
         kernel(files)
     with pytest.raises(LoraFormatError, match=r"bad\.safetensors"):
         cross_kernel(files[:2], files[2:])
+
+
+def test_svd_with_dependent_columns_uses_exact_fallback(tmp_path):
+    """The same file twice makes the stacked factors rank-deficient: the Cholesky shortcut must not be used."""
+    from lib_stylemix.lora.merge import _Basis
+
+    a = _make(tmp_path, "a", 4, 3, modules=TINY[:2])
+    file = open_lora(a)
+    merged = merge([MergeTerm(file, 1.0), MergeTerm(file, 0.5)], method="svd", rank=4)
+    oracle = dense_oracle(a)
+    for name, out in merged.modules.items():
+        torch.testing.assert_close(out.dense().double(), 1.5 * oracle[name], rtol=1e-5, atol=1e-9)
+        assert out.energy == pytest.approx(1.0, abs=1e-9)
+    stacked = np.concatenate([file.factors(TINY[0], dtype=torch.float64).up.numpy()] * 2, axis=1)
+    assert _Basis(stacked).q is not None  # fell back to QR
+    well = _Basis(file.factors(TINY[0], dtype=torch.float64).up.numpy())
+    assert well.q is None  # fast path for a well-conditioned stack
+    np.testing.assert_allclose(well.r.T @ well.r, well.a.T @ well.a, rtol=1e-10, atol=1e-14)
