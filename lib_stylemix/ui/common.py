@@ -50,6 +50,29 @@ def attempt(fn: Callable[[], Any], what: str) -> tuple[Any, str | None]:
         return None, error_html(exc)
 
 
+GALLERY_LIMIT = 200
+
+
+def thumbnails(items: Sequence[tuple[str | Path, str]], size: int = 384, limit: int = GALLERY_LIMIT) -> list[Any]:
+    """Gallery items as in-memory thumbnails, in order, at most `limit` of them.
+
+    Paths would work in gradio 3, but gradio 4 refuses to serve files outside its allowed folders, and a
+    few hundred full-size images are slow to send to the browser. A file that cannot be read is left out
+    (the panel's table still lists it).
+    """
+    from PIL import Image
+
+    out = []
+    for path, caption in list(items)[:limit]:
+        try:
+            with Image.open(path) as image:
+                image.thumbnail((size, size))
+                out.append((image.convert("RGB"), caption))
+        except (OSError, ValueError):
+            log.warning("StyleMix: cannot show %s in a gallery", path)
+    return out
+
+
 def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> Any:
     """A Dataframe value that keeps its column names even when empty (gradio shows 1, 2, 3… for a bare `[]`)."""
     import pandas as pd

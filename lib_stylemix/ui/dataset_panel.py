@@ -5,7 +5,7 @@ from __future__ import annotations
 from lib_stylemix.dataset.images import CROP_MODES
 from lib_stylemix.seams import NeverCancel
 from lib_stylemix.ui import dataset_logic as logic
-from lib_stylemix.ui.common import GradioProgress, SessionJob, attempt, message_html, table, table_rows
+from lib_stylemix.ui.common import GradioProgress, SessionJob, attempt, message_html, table, table_rows, thumbnails
 from lib_stylemix.ui.host import Host
 
 
@@ -77,7 +77,7 @@ def build_dataset_panel(host: Host) -> None:
             return state, err, gr.update(), gr.update(), gr.update(), gr.update()
         summary, images, rows = out
         names = [row[0] for row in rows]
-        return (state, message_html(summary, "ok"), images, table(rows, logic.DESCRIPTION_HEADERS), dst,
+        return (state, message_html(summary, "ok"), thumbnails(images), table(rows, logic.DESCRIPTION_HEADERS), dst,
                 gr.update(choices=names, value=names[0] if names else None))
 
     def on_stop(state):
@@ -91,7 +91,7 @@ def build_dataset_panel(host: Host) -> None:
             return err, gr.update(), gr.update(), gr.update()
         summary, images, rows = out
         names = [row[0] for row in rows]
-        return (message_html(summary, "ok"), images, table(rows, logic.DESCRIPTION_HEADERS),
+        return (message_html(summary, "ok"), thumbnails(images), table(rows, logic.DESCRIPTION_HEADERS),
                 gr.update(choices=names, value=names[0] if names else None))
 
     def on_save(path, table):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from lib_stylemix.ui import dataset_logic, restyle_logic
-from lib_stylemix.ui.common import AnyCancel, GradioProgress, SessionJob, attempt, message_html
+from lib_stylemix.ui.common import AnyCancel, GradioProgress, SessionJob, attempt, message_html, thumbnails
 from lib_stylemix.ui.host import Host
 
 
@@ -86,7 +88,8 @@ def build_restyle_panel(host: Host) -> None:
         if err:
             return state, err, gr.update(), gr.update()
         _, summary, images, grid_paths = out
-        return state, message_html(summary, "ok"), images, grid_paths
+        pages = thumbnails([(p, Path(p).stem) for p in grid_paths], size=2048)
+        return state, message_html(summary, "ok"), thumbnails(images), pages
 
     def on_stop(state):
         if isinstance(state, SessionJob):

@@ -21,6 +21,7 @@ from lib_stylemix.ui.common import (
     parse_float_list,
     table,
     table_rows,
+    thumbnails,
 )
 
 
@@ -85,6 +86,16 @@ def test_any_cancel():
     assert not either.cancelled()
     b.cancel()
     assert either.cancelled()
+
+
+def test_thumbnails_are_small_in_memory_images(tmp_path):
+    from PIL import Image
+
+    big = tmp_path / "big.png"
+    Image.new("RGB", (1000, 500), (1, 2, 3)).save(big)
+    (tmp_path / "broken.png").write_bytes(b"not a png")
+    items = thumbnails([(big, "a"), (tmp_path / "broken.png", "b"), (big, "c")], size=100, limit=2)
+    assert [(image.size, caption) for image, caption in items] == [((100, 50), "a")]
 
 
 def test_tables_keep_headers_when_empty():
