@@ -166,6 +166,41 @@ def test_restyle_flow_through_the_wiring(image_folder, tmp_path):
     assert all(max(image.size) <= 384 for image, _ in gallery) and "on_run" in host.wrapped
 
 
+def test_epochs_pick_and_save_joins_the_pool(tmp_path):
+    from lib_stylemix.lora import default_modules, make_lora_file
+
+    lora_dir = tmp_path / "Lora"
+    lora_dir.mkdir()
+    for epoch, stem in ((1, "ink-000001"), (2, "ink")):
+        make_lora_file(lora_dir / f"{stem}.safetensors", modules=default_modules("sd1")[:2], seed=epoch,
+                       extra={"ss_epoch": str(epoch)})
+    settings = StyleMixSettings(width=32, height=32, epochs_output_dir=str(tmp_path / "grids"),
+                                pool_output_dir=str(tmp_path / "pool"))
+    blocks = build_tab(FakeWebuiHost(lora_dir, settings))
+    status, runs = call(blocks, "stylemix_epochs_find", str(lora_dir))
+    assert runs["choices"] == ["ink"]
+    state, status, cells, grid = call(blocks, "stylemix_epochs_render", None, str(lora_dir), "ink", "0.5, 1",
+                                      "a cat", "1")
+    assert len(cells) == 4 and "2 epoch(s) × 2 strength(s)" in status and grid.size[0] > 64
+    fn, _, _ = handler(blocks, "stylemix_epochs_cells", "select")
+    state, status, picked, strength = fn(state, gr.SelectData(None, {"index": 2, "value": None}))
+    assert "ink" in picked and strength == 0.5
+    state, pool_state, status = call(blocks, "stylemix_epochs_save", state, None, 0.7, "ink style")
+    assert pool_state.pool.names == ["ink"] and "ink.json" in status
+    assert json.loads((lora_dir / "ink.json").read_text(encoding="utf-8"))["preferred weight"] == 0.7
+
+
+def test_pool_accepts_uploaded_files(lora_dir):
+    import types
+
+    blocks = build_standalone_app(lora_dir)
+    uploads = [types.SimpleNamespace(name=str(lora_dir / "style_1.safetensors")), {"name": str(lora_dir / "x")}]
+    _, status, *_ = call(blocks, "stylemix_pool_load", None, "", uploads)
+    assert "no such file or folder" in status
+    _, status, members, *_ = call(blocks, "stylemix_pool_load", None, "", uploads[:1])
+    assert "Added 1 LoRA(s)" in status and table_rows(members)[0][0] == "style_1"
+
+
 def test_dataset_flow_through_the_wiring(image_folder, tmp_path):
     blocks = build_standalone_app(tmp_path / "Lora")
     out = tmp_path / "prepared"
