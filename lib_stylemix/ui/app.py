@@ -18,9 +18,9 @@ if TYPE_CHECKING:
     import gradio as gr
 
 TAB_TITLE = "StyleMix"
-TAB_ELEM_ID = "stylemix"
 
-# Status lines (`common.message_html`). The webui gets the same rules from the extension's style.css.
+# Status lines (`common.message_html`). Inside the webui these classes need matching rules in the extension's
+# style.css (scoped to #tab_stylemix); without them the lines are plain text starting with "Error:" etc.
 STANDALONE_CSS = """
 .stylemix-msg { padding: 6px 10px; border-radius: 6px; margin: 2px 0; }
 .stylemix-msg-ok { background: rgba(34, 160, 80, 0.12); border-left: 4px solid #22a050; }

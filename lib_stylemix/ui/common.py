@@ -113,20 +113,6 @@ def file_paths(value: Any) -> list[Path]:
     return paths
 
 
-def gallery_paths(value: Any) -> list[Path]:
-    """Image paths from a gradio Gallery value (3.x: dicts with "name"; 4.x: (path, caption) tuples)."""
-    if not value:
-        return []
-    paths: list[Path] = []
-    for item in value:
-        if isinstance(item, (list, tuple)) and item:
-            item = item[0]
-        if isinstance(item, dict) and isinstance(item.get("image"), dict):
-            item = item["image"]
-        paths.extend(file_paths(item))
-    return paths
-
-
 def parse_float_list(text: str, what: str) -> list[float]:
     """Numbers typed as "0.5, 0.5" or one per line; a `StyleMixError` names the bad entry."""
     values: list[float] = []

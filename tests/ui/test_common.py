@@ -16,7 +16,6 @@ from lib_stylemix.ui.common import (
     attempt,
     error_html,
     file_paths,
-    gallery_paths,
     message_html,
     parse_float_list,
     table,
@@ -49,8 +48,6 @@ def test_file_values_of_both_gradio_versions(tmp_path):
         tmp_path / "a.safetensors", Path("/x/b"), Path("/x/c")]
     with pytest.raises(StyleMixError, match="unsupported uploaded file"):
         file_paths([3])
-    assert gallery_paths([("/x/1.png", "cap"), {"name": "/x/2.png"}, {"image": {"path": "/x/3.png"}}]) == [
-        Path("/x/1.png"), Path("/x/2.png"), Path("/x/3.png")]
 
 
 def test_parse_float_list():
