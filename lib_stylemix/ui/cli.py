@@ -58,6 +58,9 @@ def run(args: argparse.Namespace) -> int:
     app = build_standalone_app(lora_dir=lora_dir)
     shown = f"[{host}]" if ":" in host else host
     say(f"StyleMix UI on http://{shown}:{args.port}/ (LoRA folder: {lora_dir.resolve()}); Ctrl+C stops it")
-    app.queue().launch(server_name=host, server_port=args.port, share=False, inbrowser=False,
-                       show_api=False, quiet=True)
+    try:
+        app.queue().launch(server_name=host, server_port=args.port, share=False, inbrowser=False,
+                           show_api=False, quiet=True)
+    except OSError as exc:  # gradio reports a port in use as OSError("Cannot find empty port …")
+        raise StyleMixError(f"--port {args.port}: cannot listen on {host} ({exc})") from None
     return 0

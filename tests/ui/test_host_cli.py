@@ -65,3 +65,14 @@ def test_bad_port_and_lora_dir_are_user_errors(tmp_path):
     not_a_folder.write_text("x")
     with pytest.raises(StyleMixError, match="not a folder"):
         run(argparse.Namespace(host="127.0.0.1", port=7001, lora_dir=not_a_folder))
+
+
+def test_port_in_use_is_a_user_error(tmp_path):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(StyleMixError, match=f"--port {port}: cannot listen"):
+            run(argparse.Namespace(host="127.0.0.1", port=port, lora_dir=tmp_path))
