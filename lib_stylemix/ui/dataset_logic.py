@@ -33,7 +33,7 @@ def _folder(text: str, what: str) -> Path:
 
 def default_output(source: str, output_root: str) -> str:
     """Where a prepared copy of `source` goes by default: `<output_root>/<source folder name>`."""
-    name = Path((source or "").strip()).name
+    name = Path((source or "").strip()).expanduser().resolve().name if (source or "").strip() else ""
     return str(Path(output_root) / name) if name else ""
 
 
@@ -44,14 +44,18 @@ def prepare(
     crop: str,
     allow_upscale: bool,
     *,
+    output_root: str = "",
     progress: Progress,
     cancel: CancelToken,
-) -> tuple[str, list[tuple[str, str]], list[list[Any]]]:
-    """Prepare `source` into `output`; returns (summary, gallery items, description rows)."""
+) -> tuple[str, list[tuple[str, str]], list[list[Any]], str]:
+    """Prepare `source` into `output` (empty: `<output_root>/<source folder name>`).
+
+    Returns (summary, gallery items, description rows, the output folder used).
+    """
     from lib_stylemix.dataset.images import prepare_image_set
 
     src = _folder(source, "source folder")
-    dst_text = (output or "").strip()
+    dst_text = (output or "").strip() or (default_output(str(src), output_root) if output_root else "")
     if not dst_text:
         raise StyleMixError("output folder: type where the prepared set should go")
     result = prepare_image_set(src, Path(dst_text).expanduser(), size or "512", crop, allow_upscale=allow_upscale,
@@ -64,7 +68,7 @@ def prepare(
         summary += ". " + " | ".join(result.warnings[:5]) + (" …" if len(result.warnings) > 5 else "")
     gallery = [(e.path, e.description) for e in entries]
     rows = [[Path(e.path).name, e.description, e.description_source] for e in entries]
-    return summary, gallery, rows
+    return summary, gallery, rows, dst_text
 
 
 def load_descriptions(folder: str) -> tuple[str, list[tuple[str, str]], list[list[Any]]]:

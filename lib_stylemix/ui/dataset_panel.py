@@ -23,7 +23,8 @@ def build_dataset_panel(host: Host) -> None:
         with gr.Tab("Prepare", elem_id="stylemix_dataset_tab_prepare"):
             with gr.Row():
                 source = gr.Textbox(label="Source image folder", elem_id="stylemix_dataset_source")
-                output = gr.Textbox(label="Output folder (new)", elem_id="stylemix_dataset_output")
+                output = gr.Textbox(label="Output folder (new)", elem_id="stylemix_dataset_output",
+                                    placeholder=f"empty: {settings.dataset_output_dir}/<source folder name>")
             with gr.Row():
                 size = gr.Textbox(label="Size (N or WIDTHxHEIGHT)", value=f"{settings.width}x{settings.height}",
                                   elem_id="stylemix_dataset_size")
@@ -64,21 +65,18 @@ def build_dataset_panel(host: Host) -> None:
     def session_job(value):
         return value if isinstance(value, SessionJob) else SessionJob()
 
-    def on_source(text, current):
-        """Suggest an output folder once the source is typed, unless the person already chose one."""
-        return gr.update() if (current or "").strip() else logic.default_output(text, settings.dataset_output_dir)
-
     def on_prepare(state, src, dst, size_text, crop_mode, allow, progress=gr.Progress()):  # noqa: B008
         state = session_job(state)
         with state.running() as cancel:
             out, err = attempt(lambda: logic.prepare(src, dst, size_text, crop_mode, allow,
+                                                     output_root=host.settings().dataset_output_dir,
                                                      progress=GradioProgress(progress), cancel=cancel), "prepare")
         if err:
             return state, err, gr.update(), gr.update(), gr.update(), gr.update()
-        summary, images, rows = out
+        summary, images, rows, used = out
         names = [row[0] for row in rows]
-        return (state, message_html(summary, "ok"), thumbnails(images), table(rows, logic.DESCRIPTION_HEADERS), dst,
-                gr.update(choices=names, value=names[0] if names else None))
+        return (state, message_html(summary, "ok"), thumbnails(images), table(rows, logic.DESCRIPTION_HEADERS),
+                used, gr.update(choices=names, value=names[0] if names else None))
 
     def on_stop(state):
         if isinstance(state, SessionJob):
@@ -115,8 +113,6 @@ def build_dataset_panel(host: Host) -> None:
         image, text = out
         return message_html(text, "ok"), image
 
-    source.blur(on_source, [source, output], [output], queue=False)
-    source.submit(on_source, [source, output], [output], queue=False)
     prepare_btn.click(on_prepare, [job, source, output, size, crop, upscale],
                       [job, status, gallery, descriptions, folder, image_name])
     stop_btn.click(on_stop, [job], [status], queue=False)

@@ -19,7 +19,8 @@ SEED_POLICIES = ["per-image", "fixed", "random"]
 
 
 def default_output(folder: str, output_root: str) -> str:
-    name = Path((folder or "").strip()).name
+    """Where restyled images of `folder` go by default: `<output_root>/<image folder name>`."""
+    name = Path((folder or "").strip()).expanduser().resolve().name if (folder or "").strip() else ""
     return str(Path(output_root) / name) if name else ""
 
 

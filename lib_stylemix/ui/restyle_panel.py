@@ -35,7 +35,8 @@ def build_restyle_panel(host: Host) -> None:
                                 elem_id="stylemix_restyle_canny_low")
                 high = gr.Slider(2, 255, value=settings.canny_high, step=1, label="Canny high",
                                  elem_id="stylemix_restyle_canny_high")
-            output = gr.Textbox(label="Output folder", elem_id="stylemix_restyle_output")
+            output = gr.Textbox(label="Output folder", elem_id="stylemix_restyle_output",
+                                placeholder=f"empty: {settings.restyle_output_dir}/<image folder name>")
             with gr.Row():
                 plan_btn = gr.Button("Check plan", elem_id="stylemix_restyle_plan")
                 run_btn = gr.Button("Restyle", variant="primary", elem_id="stylemix_restyle_run")
@@ -47,14 +48,12 @@ def build_restyle_panel(host: Host) -> None:
     gallery = gr.Gallery(label="Results", columns=6, height="auto", elem_id="stylemix_restyle_gallery")
     grids = gr.Gallery(label="Images × styles grid", columns=1, height="auto", elem_id="stylemix_restyle_grids")
 
-    def on_folder(path, current):
-        """List the folder's images for the canny preview and suggest an output folder if none is set."""
+    def on_folder(path):
+        """List the folder's images for the live canny preview."""
         names, err = attempt(lambda: dataset_logic.image_names(path), "list images")
         if err:
-            return gr.update(), gr.update(choices=[], value=None)
-        suggestion = gr.update() if (current or "").strip() else restyle_logic.default_output(
-            path, settings.restyle_output_dir)
-        return suggestion, gr.update(choices=names, value=names[0] if names else None)
+            return gr.update(choices=[], value=None)
+        return gr.update(choices=names, value=names[0] if names else None)
 
     def on_preview(path, name, lo, hi):
         if not name:
@@ -75,6 +74,7 @@ def build_restyle_panel(host: Host) -> None:
 
     def on_run(state, *values, progress=gr.Progress()):  # noqa: B008 (gradio reads the tracker from the default)
         *plan_values, out_dir = values
+        out_dir = (out_dir or "").strip() or restyle_logic.default_output(plan_values[0], settings.restyle_output_dir)
         state = state if isinstance(state, SessionJob) else SessionJob()
 
         def work(cancel):
@@ -97,8 +97,8 @@ def build_restyle_panel(host: Host) -> None:
         return message_html("Stopping after the current image…", "warn")
 
     plan_inputs = [folder, styles, template, negative, seed_policy, seed, low, high]
-    folder.submit(on_folder, [folder, output], [output, preview_name])
-    folder.blur(on_folder, [folder, output], [output, preview_name])
+    folder.submit(on_folder, [folder], [preview_name])
+    folder.blur(on_folder, [folder], [preview_name])
     preview_name.change(on_preview, [folder, preview_name, low, high], [status, preview])
     for slider in (low, high):
         slider.release(on_preview, [folder, preview_name, low, high], [status, preview])

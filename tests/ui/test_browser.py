@@ -50,9 +50,10 @@ def wait_for_http(url: str, proc: subprocess.Popen, log: Path) -> None:
     pytest.fail(f"the UI did not answer on {url} within {START_TIMEOUT_S}s:\n{log.read_text()[-3000:]}")
 
 
-@pytest.fixture
-def server(tmp_path):
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
     """The standalone app as a user starts it, on a free loopback port, working in a scratch folder."""
+    tmp_path = tmp_path_factory.mktemp("standalone")
     lora_dir = tmp_path / "Lora"
     lora_dir.mkdir()
     port = free_port()
@@ -123,17 +124,14 @@ def by_id(page, elem_id: str):
     return page.locator(f"#{elem_id}").first
 
 
-def status_text(page) -> str:
-    return by_id(page, "stylemix_pool_status").inner_text()
-
-
-def wait_status(page, needle: str) -> str:
+def wait_status(page, needle: str, box: str = "stylemix_pool_status") -> str:
+    """Wait until a panel's status line shows `needle` (or an error, which then fails the test)."""
     page.wait_for_function(
-        "(needle) => (document.querySelector('#stylemix_pool_status')?.innerText || '').includes(needle)"
-        " || (document.querySelector('#stylemix_pool_status')?.innerText || '').includes('rror')",
-        arg=needle,
+        "([id, needle]) => { const text = document.querySelector('#' + id)?.innerText || '';"
+        " return text.includes(needle) || text.includes('Error'); }",
+        arg=[box, needle],
     )
-    text = status_text(page)
+    text = by_id(page, box).inner_text()
     assert needle in text, text
     return text
 
@@ -208,3 +206,32 @@ def test_example_pool_compare_merge_save(server, page):
 
     assert sorted(p.name for p in example.iterdir()) == example_files
     assert all("cdnjs" in url for url in page.outside_requests), page.outside_requests
+
+
+def test_dataset_prepare_and_canny_check(server, page):
+    from tests.ui.conftest import draw_image
+
+    url, _, workdir = server
+    photos = workdir / "photos"
+    photos.mkdir()
+    for i, name in enumerate(["harbour_at_dawn.png", "fox_in_snow.png"]):
+        draw_image(photos / name, (200, 160), i)
+    before = sorted((p.name, p.stat().st_mtime_ns) for p in photos.iterdir())
+    page.goto(url)
+    by_id(page, "stylemix_dataset_source").locator("textarea").fill(str(photos))
+    by_id(page, "stylemix_dataset_output").locator("textarea").fill(str(workdir / "prepared"))
+    by_id(page, "stylemix_dataset_size").locator("textarea").fill("64")
+    by_id(page, "stylemix_dataset_prepare").click()
+    wait_status(page, "Prepared 2 image(s)", "stylemix_dataset_status")
+    assert by_id(page, "stylemix_dataset_gallery").locator("img").count() == 2
+    assert sorted(p.name for p in (workdir / "prepared").glob("*.png")) == ["fox_in_snow.png", "harbour_at_dawn.png"]
+    open_tab(page, "Descriptions")
+    assert "harbour at dawn" in by_id(page, "stylemix_dataset_descriptions").inner_text()
+    open_tab(page, "Canny check")
+    pick(page, "stylemix_dataset_canny_image", "fox")
+    wait_status(page, "edge pixels", "stylemix_dataset_status")
+    by_id(page, "stylemix_dataset_canny_sheet_btn").click()
+    wait_status(page, "2 edge map(s)", "stylemix_dataset_status")
+    assert by_id(page, "stylemix_dataset_canny_sheet").locator("img").evaluate("img => img.naturalWidth") > 100
+    shot(page, "browser_dataset_canny")
+    assert sorted((p.name, p.stat().st_mtime_ns) for p in photos.iterdir()) == before

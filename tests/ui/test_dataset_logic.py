@@ -20,7 +20,8 @@ def snapshot(folder):
 def test_prepare_writes_a_new_set_and_leaves_source_alone(image_folder, tmp_path):
     before = snapshot(image_folder)
     out = tmp_path / "prepared"
-    summary, gallery, rows = logic.prepare(str(image_folder), str(out), "64", "center", False, **QUIET)
+    summary, gallery, rows, used = logic.prepare(str(image_folder), str(out), "64", "center", False, **QUIET)
+    assert used == str(out)
     assert "Prepared 3 image(s)" in summary
     assert [r[0] for r in rows] == ["boy_on_beach_01.png", "red_house.png", "tree_in_field.png"]
     assert rows[0][1] == "boy on beach"
@@ -29,16 +30,19 @@ def test_prepare_writes_a_new_set_and_leaves_source_alone(image_folder, tmp_path
     assert snapshot(image_folder) == before
 
 
-def test_default_output_is_under_the_settings_folder():
+def test_default_output_is_under_the_settings_folder(image_folder, tmp_path):
     assert logic.default_output("/data/photos/", "outputs/stylemix/datasets") == "outputs/stylemix/datasets/photos"
     assert logic.default_output("", "x") == ""
+    root = tmp_path / "datasets"
+    summary, _, _, used = logic.prepare(str(image_folder), "", "64", "center", False, output_root=str(root), **QUIET)
+    assert used == str(root / "photos") and (root / "photos" / "images.json").is_file() and "into" in summary
 
 
 def test_prepare_errors_are_user_errors(image_folder, tmp_path):
     with pytest.raises(StyleMixError, match="no such folder"):
         logic.prepare(str(tmp_path / "missing"), str(tmp_path / "o"), "64", "center", False, **QUIET)
     with pytest.raises(StyleMixError, match="output folder"):
-        logic.prepare(str(image_folder), "  ", "64", "center", False, **QUIET)
+        logic.prepare(str(image_folder), "  ", "64", "center", False, **QUIET)  # and no default folder given
     with pytest.raises(StyleMixError, match="multiple of 8"):
         logic.prepare(str(image_folder), str(tmp_path / "o"), "63", "center", False, **QUIET)
 
