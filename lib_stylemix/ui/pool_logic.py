@@ -35,7 +35,7 @@ BLOCK_HEADERS = ["block", "‖a‖", "‖b‖", "distance", "cosine", "share of 
 CANDIDATE_HEADERS = ["#", "kind", "parents", "params", "score", "novelty", "nearest", "status"]
 EVOLVE_HEADERS = ["generation", "name", "kind", "parents", "score", "recipe"]
 LINEAGE_HEADERS = ["name", "generation", "kind", "parents", "recipe", "score", "file"]
-MAX_CANDIDATE_ROWS = 200
+MAX_CANDIDATE_ROWS = 30
 
 
 @dataclass
@@ -298,7 +298,8 @@ def propose_candidates(session: PoolSession, settings: EvolveSettings, *, progre
     pool = session.require_pool(2)
     session.candidates = propose(pool, settings, progress=progress, cancel=cancel)
     chosen = sum(c.status == SELECTED for c in session.candidates)
-    return (f"{len(session.candidates)} candidate(s) scored by {settings.score}; {chosen} suggested. "
+    shown = "" if len(session.candidates) <= MAX_CANDIDATE_ROWS else f" (the table shows the best {MAX_CANDIDATE_ROWS})"
+    return (f"{len(session.candidates)} candidate(s) scored by {settings.score}; {chosen} suggested{shown}. "
             "Preview them or keep the ones you like — nothing is written yet.")
 
 

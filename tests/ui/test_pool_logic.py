@@ -105,7 +105,7 @@ def test_svd_merge_respects_rank(session, lora_dir):
 def test_propose_keep_save_and_lineage(session, lora_dir):
     settings = logic.evolve_settings(ratios=3.0, keep=2.0, seed=0.0, score="novelty")
     msg = logic.propose_candidates(session, settings, **QUIET)
-    assert "suggested" in msg
+    assert "suggested" in msg and "table shows" not in msg
     rows = logic.candidate_rows(session)
     assert len(rows) == 6 * 3
     assert [r[7] for r in rows[:2]] == ["selected", "selected"]
@@ -123,6 +123,15 @@ def test_propose_keep_save_and_lineage(session, lora_dir):
     assert child[1] == 1 and " · " in child[3] and str(paths[0]) == child[6]
     assert logic.lineage_image(session.pool).size[0] > 300
     assert logic.pool_map_image(session.pool).size[0] > 300
+
+
+def test_candidate_table_shows_the_best_rows_only(session):
+    msg = logic.propose_candidates(session, logic.evolve_settings(ratios=9, keep=1), **QUIET)
+    rows = logic.candidate_rows(session)
+    assert len(session.candidates) == 54 and len(rows) == logic.MAX_CANDIDATE_ROWS
+    assert f"the table shows the best {logic.MAX_CANDIDATE_ROWS}" in msg
+    scores = [r[4] for r in rows[1:]]
+    assert rows[0][7] == "selected" and scores == sorted(scores, reverse=True)
 
 
 def test_run_evolve_keeps_members_in_memory(session, lora_dir):
