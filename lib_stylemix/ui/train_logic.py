@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from lib_stylemix.errors import StyleMixError
 from lib_stylemix.seams import CancelFlag, GpuHandoff
@@ -44,8 +44,21 @@ class TrainingService:
     """The host's one training queue (one GPU), run on a background thread so the page stays responsive.
 
     The queue file lives in the settings' training folder, so a restart still shows what finished and can
-    resume the rest.
+    resume the rest. Use `TrainingService.for_file`: one service per queue file and process, so a rebuilt
+    tab (the webui's "Reload UI") shows and controls the training that is already running instead of
+    starting a second one on the same GPU.
     """
+
+    _services: ClassVar[dict[Path, TrainingService]] = {}
+    _services_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    @classmethod
+    def for_file(cls, state_file: Path, handoff: GpuHandoff) -> TrainingService:
+        key = Path(state_file).resolve()
+        with cls._services_lock:
+            if key not in cls._services:
+                cls._services[key] = cls(key, handoff)
+            return cls._services[key]
 
     def __init__(self, state_file: Path, handoff: GpuHandoff) -> None:
         self.state_file = state_file

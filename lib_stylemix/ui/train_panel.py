@@ -17,7 +17,8 @@ def build_train_panel(host: Host) -> None:
     import gradio as gr
 
     settings = host.settings()
-    service = logic.TrainingService(Path(settings.training_output_dir) / logic.QUEUE_FILE, host.gpu_handoff())
+    service = logic.TrainingService.for_file(Path(settings.training_output_dir) / logic.QUEUE_FILE,
+                                             host.gpu_handoff())
     checkpoint = host.current_checkpoint()
     gr.Markdown("Train one LoRA per style with kohya-ss/sd-scripts (run as a separate process; the webui "
                 "frees the GPU while it trains). Jobs wait in a queue that survives restarts.")

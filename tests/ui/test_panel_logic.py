@@ -120,3 +120,10 @@ def test_training_service_runs_queue_in_background(tmp_path, fake_sd_scripts):
         service.start()
     with pytest.raises(StyleMixError, match="dataset"):
         service.add("", "", " ", str(base), "", settings, tmp_path / "loras")
+
+
+def test_one_training_service_per_queue_file(tmp_path):
+    first = train_logic.TrainingService.for_file(tmp_path / "q.json", NoGpuHandoff())
+    again = train_logic.TrainingService.for_file(tmp_path / "." / "q.json", NoGpuHandoff())
+    other = train_logic.TrainingService.for_file(tmp_path / "other.json", NoGpuHandoff())
+    assert first is again and first is not other
