@@ -64,7 +64,7 @@ def kernel(files: Sequence[LoraFile], *, progress: Progress | None = None, cance
         block_k[np.ix_(idx, idx)] += _gram(stack, stack)
 
     walk = _walk(files, files, progress, cancel, "kernel", modules)
-    _prefetched(((module, idx, block) for module, (idx, _), block in walk if idx), read, accumulate)
+    _run(((module, idx, block) for module, (idx, _), block in walk if idx), read, accumulate)
     for block_k in by_block.values():
         total += block_k
     return Kernel(names=[f.name for f in files], total=total, by_block=by_block, paths=[str(f.path) for f in files])
@@ -90,7 +90,7 @@ def cross_kernel(files_a: Sequence[LoraFile], files_b: Sequence[LoraFile], *, pr
         block_k[np.ix_(*idx)] += _gram(*stacks)
 
     walk = _walk(files_a, files_b, progress, cancel, "cross kernel", modules)
-    _prefetched(((module, idx, block) for module, idx, block in walk if idx[0] and idx[1]), read, accumulate)
+    _run(((module, idx, block) for module, idx, block in walk if idx[0] and idx[1]), read, accumulate)
     for block_k in by_block.values():
         total += block_k
     return CrossKernel(names_a=[f.name for f in files_a], names_b=[f.name for f in files_b], total=total,
@@ -217,23 +217,15 @@ def _check_finite(products: Sequence[np.ndarray], stacks: Sequence[_Stack]) -> N
     raise StyleMixError(f"module {stacks[0].module}: products overflow float32 (values too large)")
 
 
-def _prefetched(items: Iterable[tuple[str, Any, str]], read: Callable[[str, Any], Any],
-                accumulate: Callable[[Any, Any, str], None]) -> None:
-    """For each (module, indices, block): `read` the next module on a helper thread while `accumulate`
-    multiplies the current one. Reading (page faults, fp16→fp32 conversion in numpy) releases the GIL, so it
-    overlaps the BLAS work; errors from either side propagate unchanged.
-    """
-    from concurrent.futures import ThreadPoolExecutor
+def _run(items: Iterable[tuple[str, Any, str]], read: Callable[[str, Any], Any],
+         accumulate: Callable[[Any, Any, str], None]) -> None:
+    """For each (module, indices, block): read the module's stacks, then multiply them.
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="stylemix-read") as pool:
-        pending = None
-        for module, idx, block in items:
-            job = (pool.submit(read, module, idx), idx, block)
-            if pending is not None:
-                accumulate(pending[0].result(), pending[1], pending[2])
-            pending = job
-        if pending is not None:
-            accumulate(pending[0].result(), pending[1], pending[2])
+    (Reading the next module on a helper thread while BLAS multiplies was measured slower on this 2-core
+    machine — the reader competes with both BLAS threads — so the loop stays sequential.)
+    """
+    for module, idx, block in items:
+        accumulate(read(module, idx), idx, block)
 
 
 def _stack(files: Sequence[LoraFile], module: str, dtype: Any) -> _Stack:
@@ -262,12 +254,12 @@ def _stack(files: Sequence[LoraFile], module: str, dtype: Any) -> _Stack:
 
 
 def _gram(a: _Stack, b: _Stack) -> np.ndarray:
-    """Block sums of (U_aᵀU_b) ⊙ (D_a D_bᵀ), scaled: the matrix of ⟨ΔW_i, ΔW_j⟩ for i in a, j in b (float64).
+    """Block sums of (U_aᵀU_b) ⊙ (D_a D_bᵀ), scaled: the matrix of ⟨ΔW_i, ΔW_j⟩ for i in a, j in b.
 
-    numpy's matmul runs a symmetric rank-k update (half the multiply-adds) when a stack meets itself.
+    The element-wise product stays in the products' precision; the block sums accumulate in float64.
     """
-    gu = (a.ups.T @ b.ups).astype(np.float64)
-    gd = (a.downs @ b.downs.T).astype(np.float64)
+    gu = a.ups.T @ b.ups
+    gd = a.downs @ b.downs.T
     if a is b:
         _check_finite((np.diag(gu), np.diag(gd)), (a,))
     else:
@@ -285,7 +277,11 @@ def _check_same_shape(module: str, a: LoraFile, b: LoraFile) -> None:
 
 
 def _block_sums(arr: np.ndarray, sizes_a: Sequence[int], sizes_b: Sequence[int]) -> np.ndarray:
-    """Sum a (Σa × Σb) array over the blocks given by the two size lists."""
+    """Sum a (Σa × Σb) array over the blocks given by the two size lists, accumulating in float64."""
+    if len(set(sizes_a)) == 1 and len(set(sizes_b)) == 1:  # equal ranks: one strided reduction
+        ra, rb = sizes_a[0], sizes_b[0]
+        return arr.reshape(len(sizes_a), ra, len(sizes_b), rb).sum(axis=(1, 3), dtype=np.float64)
+    arr = arr.astype(np.float64)
     starts_a = np.concatenate(([0], np.cumsum(sizes_a)[:-1]))
     starts_b = np.concatenate(([0], np.cumsum(sizes_b)[:-1]))
     return np.add.reduceat(np.add.reduceat(arr, starts_a, axis=0), starts_b, axis=1)
