@@ -23,6 +23,12 @@ def write_small_loras(folder: Path, count: int = 4) -> list[Path]:
     return [make_lora_file(folder / f"style_{i}.safetensors", rank=4, modules=modules, seed=i) for i in range(count)]
 
 
+@pytest.fixture(autouse=True)
+def work_in_tmp(tmp_path, monkeypatch):
+    """Run every UI test in its own folder: default output folders are relative (`outputs/stylemix/…`)."""
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture(scope="session")
 def lora_source(tmp_path_factory) -> Path:
     """A read-only folder of four small LoRAs shared by the tests (tests copy it before writing next to it)."""
