@@ -25,7 +25,8 @@ def register(subparsers: Any) -> None:
 def _register_info(subparsers: Any) -> None:
     p = subparsers.add_parser("info", help="show architecture, rank, alpha and size of LoRA files",
                               description="Read LoRA headers (no tensor data unless --check) and describe them.")
-    p.add_argument("files", nargs="+", metavar="FILE", help=".safetensors (or tensors-only .pt/.ckpt) LoRA")
+    p.add_argument("files", nargs="+", metavar="FILE",
+                   help=".safetensors (or tensors-only .pt/.ckpt) LoRA files, folders or glob patterns")
     p.add_argument("--check", action="store_true", help="also read every module and check for NaN/Inf")
     p.add_argument("--json", action="store_true", help="print one JSON list on stdout")
     p.set_defaults(func=cmd_info)
@@ -38,7 +39,7 @@ def _register_compare(subparsers: Any) -> None:
                     "r×r products without forming ΔW. frobenius = ‖ΔW_i − ΔW_j‖ (summed over modules), cosine = "
                     "1 − cos(ΔW_i, ΔW_j); legacy = the original experiment's mean |a − b| over raw factors "
                     "(not a measure of the effect; kept to reproduce old numbers).")
-    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("files", nargs="+", metavar="FILE", help="LoRA files, folders or glob patterns")
     p.add_argument("--metric", choices=("frobenius", "cosine", "legacy"), default="frobenius")
     p.add_argument("--by-block", action="store_true", help="also give one matrix per block-weight group")
     p.add_argument("--top", type=int, default=10, metavar="N", help="pairs to list in the ranking (default 10)")
@@ -92,9 +93,10 @@ def file_summary(lora: Any) -> dict[str, Any]:
 
 def cmd_info(args: argparse.Namespace) -> int:
     from lib_stylemix.lora import open_lora
+    from lib_stylemix.lora.paths import expand_lora_paths
 
     records = []
-    for path in args.files:
+    for path in expand_lora_paths(args.files):
         lora = open_lora(path)
         if args.check:
             lora.validate()
@@ -117,12 +119,16 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from lib_stylemix.lora import distance_from_gram, kernel, legacy_distance_matrix, open_lora
+    from lib_stylemix.lora.paths import expand_lora_paths
 
     if args.top < 0:
         raise StyleMixError("--top must be 0 or more")
     if args.metric == "legacy" and args.by_block:
         raise StyleMixError("--by-block needs --metric frobenius or cosine (legacy has no block breakdown)")
-    files = [open_lora(p) for p in args.files]
+    paths = expand_lora_paths(args.files)
+    if len(paths) < 2:
+        raise StyleMixError(f"compare needs at least two LoRA files (got {len(paths)})")
+    files = [open_lora(p) for p in paths]
     if args.metric == "legacy":
         matrix = legacy_distance_matrix(files)
         blocks: dict[str, Any] = {}

@@ -127,10 +127,10 @@ def _check_outputs(out: Path, resuming_here: bool) -> None:
 
 def _check_not_an_input(out: Path, sources: list[str]) -> None:
     """Input folders are never written to: refuse an --out that holds any of the input files."""
-    from lib_stylemix.pool.pool import expand_sources
+    from lib_stylemix.lora.paths import expand_lora_paths
 
     target = out.resolve()
-    if out.exists() and any(p.resolve().parent == target for p in expand_sources(sources)):
+    if out.exists() and any(p.resolve().parent == target for p in expand_lora_paths(sources)):
         raise StyleMixError(f"{out}: is an input folder; choose another --out (input folders are never written to)")
 
 

@@ -7,7 +7,6 @@ added; every member — file or recipe — is measured exactly from K (see `alge
 
 from __future__ import annotations
 
-import glob
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ import numpy as np
 
 from lib_stylemix.errors import StyleMixError
 from lib_stylemix.fsutil import write_atomic
+from lib_stylemix.lora.paths import expand_lora_paths
 from lib_stylemix.pool.algebra import KernelSpace
 from lib_stylemix.pool.kcache import KernelCache
 from lib_stylemix.pool.members import FILE, RECIPE, Member
@@ -121,7 +121,7 @@ class Pool:
 
         if any(r.lora is None for r in self.roots.values()):
             raise StyleMixError("this pool was built from a kernel only; files cannot be added to it")
-        paths = expand_sources(sources)
+        paths = expand_lora_paths(sources)
         opened = []
         returning: list[Member] = []
         seen = set(self.roots)
@@ -385,30 +385,3 @@ def _place(target: np.ndarray, rows: list[int], cols: list[int], block: np.ndarr
     """Write a rows × cols kernel block and its transpose (K is symmetric)."""
     target[np.ix_(rows, cols)] = block
     target[np.ix_(cols, rows)] = np.asarray(block).T
-
-
-def expand_sources(sources: Iterable[str | Path]) -> list[Path]:
-    """Files from a mix of file paths, folders (their *.safetensors) and glob patterns, in a stable order."""
-    out: list[Path] = []
-    for source in sources:
-        text = str(source)
-        path = Path(text)
-        if path.is_dir():
-            found = sorted(p for p in path.glob("*.safetensors") if not p.name.startswith("."))
-            if not found:
-                raise StyleMixError(f"{path}: folder contains no .safetensors files")
-            out.extend(found)
-        elif path.is_file():
-            out.append(path)
-        elif any(ch in text for ch in "*?["):
-            found = sorted(Path(p) for p in glob.glob(text) if Path(p).is_file())
-            if not found:
-                raise StyleMixError(f"{text}: pattern matches no files")
-            out.extend(found)
-        else:
-            raise StyleMixError(f"{path}: no such file or folder")
-    unique: list[Path] = []
-    for p in out:
-        if p not in unique:
-            unique.append(p)
-    return unique

@@ -75,6 +75,21 @@ def test_compare_legacy_by_block_is_a_user_error(capsys, pool):
     assert "by-block" in capsys.readouterr().err
 
 
+def test_compare_and_info_take_a_folder_or_a_glob(capsys, pool):
+    folder = pool[0].parent
+    by_folder = run_json(capsys, ["compare", str(folder)])
+    by_glob = run_json(capsys, ["compare", str(folder / "style*.safetensors")])
+    by_files = run_json(capsys, ["compare", *map(str, pool)])
+    assert by_folder["names"] == by_glob["names"] == by_files["names"] == ["style0", "style1", "style2"]
+    assert by_folder["matrix"] == by_files["matrix"]
+    assert [r["name"] for r in run_json(capsys, ["info", str(folder)])] == ["style0", "style1", "style2"]
+
+
+def test_compare_needs_two_files(capsys, pool):
+    assert main(["compare", str(pool[0])]) == 1
+    assert "at least two" in capsys.readouterr().err
+
+
 def test_merge_json_and_output(capsys, pool, tmp_path):
     out = tmp_path / "out" / "merged.safetensors"
     doc = run_json(capsys, ["merge", str(pool[0]), str(pool[1]), "--weights=1,-0.5", "--method", "svd",
