@@ -25,14 +25,15 @@ def fake_sd(tmp_path: Path) -> SdScripts:
 
 def make_fake_sd_scripts(root: Path) -> SdScripts:
     """An sd-scripts folder whose training scripts are the stand-in trainer and whose venv Python is ours
-    (with diffusers/transformers package metadata so `check_sd_scripts` sees the requirements installed)."""
+    (with torch/diffusers/transformers package metadata so `check_sd_scripts` sees the requirements installed,
+    whatever the test interpreter has)."""
     (root / "library").mkdir(parents=True)
     (root / "library" / "train_util.py").write_text("# stand-in\n")
     for name in ("train_network.py", "sdxl_train_network.py"):
         shutil.copy(FAKE_TRAINER, root / name)
     # Package metadata only, so sd-scripts' requirements look installed to the version probe.
     site = root / "venv" / "fake-site"
-    for name, version in (("diffusers", "0.25.0"), ("transformers", "4.44.0")):
+    for name, version in (("torch", "2.1.2"), ("diffusers", "0.25.0"), ("transformers", "4.44.0")):
         info = site / f"{name}-{version}.dist-info"
         info.mkdir(parents=True)
         (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")

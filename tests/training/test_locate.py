@@ -69,7 +69,10 @@ def test_check_reports_versions_and_optimizer(fake_sd):
 
 
 def test_check_names_missing_requirements(fake_sd):
-    bare = write_python_wrapper(fake_sd.root / "other-venv" / "bin" / "python")
+    site = fake_sd.root / "other-venv" / "site"  # torch only (whatever the test interpreter has)
+    (site / "torch-2.1.2.dist-info").mkdir(parents=True)
+    (site / "torch-2.1.2.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: torch\nVersion: 2.1.2\n")
+    bare = write_python_wrapper(fake_sd.root / "other-venv" / "bin" / "python", extra_path=site)
     report = check_sd_scripts(SdScripts(root=fake_sd.root, python=bare, source="setting"))
     assert not report.ok
     assert report.problems == [f"{bare}: diffusers and transformers not installed (run: pip install -r "
