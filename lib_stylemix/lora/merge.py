@@ -112,10 +112,8 @@ def merge(terms: Sequence[MergeTerm], *, method: str = "concat", rank: int | Non
     for done, module in enumerate(modules, 1):
         if cancel.cancelled():
             raise CancelledError(f"merge stopped after {done - 1} of {len(modules)} modules")
-        parts = [(t.file, t.weight_for(module)) for t in terms if module in t.file.modules]
-        parts = [(f, w) for f, w in parts if w != 0.0]
+        parts = _weighted_parts(terms, module)
         if parts:
-            _check_shapes(module, [f for f, _ in parts])
             if method == "concat":
                 out = _concat(module, parts)
             elif method == "legacy":
@@ -270,10 +268,8 @@ def _rank_for_energy(terms: Sequence[MergeTerm], modules: Sequence[str], energy:
     for done, module in enumerate(modules, 1):
         if cancel.cancelled():
             raise CancelledError(f"merge stopped after {done - 1} of {len(modules)} modules")
-        parts = [(t.file, t.weight_for(module)) for t in terms if module in t.file.modules]
-        parts = [(f, w) for f, w in parts if w != 0.0]
+        parts = _weighted_parts(terms, module)
         if parts:
-            _check_shapes(module, [f for f, _ in parts])
             spectra.append(np.square(_core(module, parts)[2]))
         progress.step(done, module)
     progress.end()
@@ -289,3 +285,12 @@ def _rank_for_energy(terms: Sequence[MergeTerm], modules: Sequence[str], energy:
     if whole <= 0:
         return 1
     return int(np.searchsorted(kept / whole, energy - 1e-12) + 1)
+
+
+def _weighted_parts(terms: Sequence[MergeTerm], module: str) -> list[tuple[LoraFile, float]]:
+    """(file, weight) of every input that has `module` with a non-zero weight, shapes checked to agree."""
+    parts = [(t.file, t.weight_for(module)) for t in terms if module in t.file.modules]
+    parts = [(f, w) for f, w in parts if w != 0.0]
+    if parts:
+        _check_shapes(module, [f for f, _ in parts])
+    return parts
