@@ -47,6 +47,14 @@ def register(subparsers) -> None:
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(func=_list)
 
+    describe = commands.add_parser(
+        "describe", help="write edited descriptions (a CSV from `dataset list --csv`) into a prepared set"
+    )
+    describe.add_argument("folder", help="a prepared set (has images.json)")
+    describe.add_argument("--from-csv", required=True, metavar="CSV", help="file,description CSV to read")
+    describe.add_argument("--json", action="store_true")
+    describe.set_defaults(func=_describe)
+
     canny = subparsers.add_parser("canny", help="canny edge map of an image, or a contact sheet of a folder")
     canny.add_argument("source", metavar="IMAGE_OR_DIR")
     thresholds = canny.add_mutually_exclusive_group()
@@ -95,6 +103,16 @@ def _list(args: argparse.Namespace) -> int:
     else:
         for entry in image_set.entries:
             say(f"{Path(entry.path).name}\t{entry.width}x{entry.height}\t{entry.description}")
+    return 0
+
+
+def _describe(args: argparse.Namespace) -> int:
+    from lib_stylemix.dataset.descriptions import read_descriptions, update_descriptions
+
+    changed = update_descriptions(args.folder, read_descriptions(args.from_csv))
+    say(f"{changed} description(s) changed in {Path(args.folder) / 'images.json'}")
+    if args.json:
+        emit_json({"folder": str(args.folder), "changed": changed})
     return 0
 
 

@@ -103,3 +103,35 @@ def manifest_document(entries: Iterable[Mapping[str, object]], **header: object)
 
 def write_manifest(target: str | Path, document: Mapping[str, object], *, overwrite: bool = False) -> Path:
     return write_atomic(target, json.dumps(document, indent=2, ensure_ascii=False) + "\n", overwrite=overwrite)
+
+
+def update_descriptions(folder: str | Path, edits: Mapping[str, str]) -> int:
+    """Write edited descriptions into a prepared set's `images.json`; returns how many changed.
+
+    Only a set StyleMix prepared (it has `images.json`) is written to, so an original folder never is; unknown
+    file names and empty descriptions are refused before anything is written.
+    """
+    folder = Path(folder)
+    manifest = folder / MANIFEST_NAME
+    if not manifest.is_file():
+        raise StyleMixError(f"{folder}: has no {MANIFEST_NAME}; descriptions are only saved into a prepared set "
+                            "(prepare the folder first, so your original folder is never written to)")
+    try:
+        doc = json.loads(manifest.read_text(encoding="utf-8"))
+        images = doc["images"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise StyleMixError(f"{manifest}: cannot read the manifest ({exc})") from exc
+    edits = {name.strip(): " ".join(text.split()) for name, text in edits.items() if name.strip()}
+    by_file = {entry.get("file"): entry for entry in images if isinstance(entry, dict)}
+    unknown = sorted(name for name in edits if name not in by_file)
+    if unknown:
+        raise StyleMixError(f"{manifest}: no such image(s) in the set: {', '.join(unknown)}")
+    empty = sorted(name for name, text in edits.items() if not text)
+    if empty:
+        raise StyleMixError(f"description is empty for: {', '.join(empty)}")
+    changed = [name for name, text in edits.items() if by_file[name].get("description") != text]
+    for name in changed:
+        by_file[name]["description"] = edits[name]
+    if changed:
+        write_manifest(manifest, doc, overwrite=True)
+    return len(changed)

@@ -6,7 +6,6 @@ manifest `prepare` wrote), never into a folder of the person's original images.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -86,35 +85,12 @@ def load_descriptions(folder: str) -> tuple[str, list[tuple[str, str]], list[lis
 
 def save_descriptions(folder: str, rows: Sequence[Sequence[Any]]) -> str:
     """Write edited descriptions into the prepared set's `images.json` (only a set StyleMix prepared)."""
-    from lib_stylemix.dataset.descriptions import write_manifest
-    from lib_stylemix.dataset.images import MANIFEST_NAME
+    from lib_stylemix.dataset.descriptions import MANIFEST_NAME, update_descriptions
 
     path = _folder(folder, "image folder")
-    manifest = path / MANIFEST_NAME
-    if not manifest.is_file():
-        raise StyleMixError(f"{path}: has no {MANIFEST_NAME}; descriptions are only saved into a prepared set "
-                            "(prepare the folder first, so your original folder is never written to)")
-    try:
-        doc = json.loads(manifest.read_text(encoding="utf-8"))
-        images = doc["images"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise StyleMixError(f"{manifest}: cannot read the manifest ({exc})") from exc
-    edits = {str(row[0]).strip(): str(row[1] if row[1] is not None else "").strip() for row in rows if row and row[0]}
-    by_file = {entry.get("file"): entry for entry in images if isinstance(entry, dict)}
-    unknown = sorted(name for name in edits if name not in by_file)
-    if unknown:
-        raise StyleMixError(f"{manifest}: no such image(s) in the set: {', '.join(unknown)}")
-    empty = sorted(name for name, text in edits.items() if not text)
-    if empty:
-        raise StyleMixError(f"description is empty for: {', '.join(empty)}")
-    changed = 0
-    for name, text in edits.items():
-        if by_file[name].get("description") != text:
-            by_file[name]["description"] = text
-            changed += 1
-    if changed:
-        write_manifest(manifest, doc, overwrite=True)
-    return f"Saved {changed} changed description(s) to {manifest}" if changed else "No description changed."
+    edits = {str(row[0]): str(row[1] if row[1] is not None else "") for row in rows if row and row[0]}
+    changed = update_descriptions(path, edits)
+    return f"Saved {changed} changed description(s) to {path / MANIFEST_NAME}" if changed else "No description changed."
 
 
 def image_names(folder: str) -> list[str]:
