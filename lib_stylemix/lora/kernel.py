@@ -2,9 +2,10 @@
 
 Per module, stacking every file's factors side by side gives U = [Û_1 … Û_n] and D = [D_1; …; D_n];
 with the Gram matrices G_U = UᵀU and G_D = D Dᵀ, ⟨ΔW_i, ΔW_j⟩ = tr((Û_iᵀÛ_j)(D_j D_iᵀ)) is the sum of the
-(i, j) block of G_U ⊙ G_D. That is two BLAS calls per module for all n² pairs, and the result is invariant to
-re-factorisation (Û·G, G⁻¹·D) by construction. Modules are processed one at a time across all files, so peak
-memory is one module × n files. Products run in float32 (or float64 on request) and are summed in float64.
+(i, j) block of G_U ⊙ G_D. That is a few large BLAS calls per module instead of n² small ones (only the
+upper-triangle blocks are multiplied, see `_gram`), and the result is invariant to re-factorisation
+(Û·G, G⁻¹·D) by construction. Modules are processed one at a time across all files, so peak memory is one
+module × n files. Products run in float32 (or float64 on request) and are summed in float64.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy as np
 
 from lib_stylemix.errors import CancelledError, StyleMixError
 from lib_stylemix.lora.arch import check_same_arch
-from lib_stylemix.lora.file import LoraFile, ModuleInfo, as_numpy
+from lib_stylemix.lora.file import LoraFile, ModuleInfo
 from lib_stylemix.seams import CancelToken, NeverCancel, NullProgress, Progress
 
 METRICS = ("frobenius", "cosine")
@@ -231,10 +232,10 @@ def _run(items: Iterable[tuple[str, Any, str]], read: Callable[[str, Any], Any],
 def _stack(files: Sequence[LoraFile], module: str, dtype: Any) -> _Stack:
     """Read one module from each file into one m×R and one R×n buffer (converted once, checked once).
 
-    Everything runs in numpy: conversion single-threaded (memory-bound, one pass), the two Gram products in
-    its threaded BLAS; NaN/Inf is detected from the products (`_check_finite`). torch's OpenMP pool was
-    several times slower on a busy machine, where every small parallel region can stall for a scheduler time
-    slice. The alpha/r scales are applied to the small Gram results instead of the factors.
+    The fp16/bf16 → float32 conversion is torch's vectorised copy into preallocated numpy memory, done in
+    chunks below torch's parallel grain (`_copy_serial`); the two Gram products then run in numpy's BLAS
+    (`syrk`, which computes only one triangle). NaN/Inf is detected from the products (`_check_finite`).
+    The alpha/r scales are applied to the small Gram results instead of the factors.
     """
     import torch
 
@@ -243,28 +244,71 @@ def _stack(files: Sequence[LoraFile], module: str, dtype: Any) -> _Stack:
         _check_same_shape(module, first, other)
     info = first.modules[module]
     np_dtype = np.float64 if dtype == torch.float64 else np.float32
-    raws = [f.raw(module) for f in files]
     sizes = [f.modules[module].rank for f in files]
-    ups = np.concatenate([as_numpy(up).reshape(info.out_features, r) for (up, _), r in zip(raws, sizes, strict=True)],
-                         axis=1, dtype=np_dtype)
-    downs = np.concatenate([as_numpy(down).reshape(r, info.in_features)
-                            for (_, down), r in zip(raws, sizes, strict=True)], axis=0, dtype=np_dtype)
+    total = sum(sizes)
+    ups = np.empty((info.out_features, total), dtype=np_dtype)
+    downs = np.empty((total, info.in_features), dtype=np_dtype)
+    ups_t, downs_t = torch.from_numpy(ups), torch.from_numpy(downs)
+    start = 0
+    for file, r in zip(files, sizes, strict=True):
+        up, down = file.raw(module)
+        _copy_serial(ups_t[:, start:start + r], up.reshape(info.out_features, r))
+        _copy_serial(downs_t[start:start + r], down.reshape(r, info.in_features))
+        start += r
     scales = np.array([f.alpha(module) / r for f, r in zip(files, sizes, strict=True)])
     return _Stack(ups=ups, downs=downs, sizes=sizes, scales=scales, files=list(files), module=module)
+
+
+_SERIAL_GRAIN = 32767  # below torch's internal GRAIN_SIZE (32768) a copy runs on the calling thread
+
+
+def _copy_serial(dst: Any, src: Any) -> None:
+    """`dst.copy_(src)` (converting the dtype) in row chunks small enough to stay on the calling thread.
+
+    A single large copy would open an OpenMP region; its worker threads then spin-wait and compete with
+    numpy's BLAS threads for this machine's 2 cores, which was measured several times slower under load.
+    Row chunks keep torch's vectorised fp16/bf16 conversion (about 2× numpy's `astype`) without that cost.
+    """
+    rows = max(1, _SERIAL_GRAIN // max(1, int(src.shape[1])))
+    for start in range(0, int(src.shape[0]), rows):
+        dst[start:start + rows].copy_(src[start:start + rows])
 
 
 def _gram(a: _Stack, b: _Stack) -> np.ndarray:
     """Block sums of (U_aᵀU_b) ⊙ (D_a D_bᵀ), scaled: the matrix of ⟨ΔW_i, ΔW_j⟩ for i in a, j in b.
 
-    The element-wise product stays in the products' precision; the block sums accumulate in float64.
+    The products run in torch (its BLAS was measured faster on these tall-skinny shapes than numpy's
+    OpenBLAS, even against OpenBLAS's triangle-only `syrk`). For a kernel (a is b) only the upper triangle
+    is needed, so the columns are cut into panels of whole files (`_PANEL` columns or one file) and each
+    panel is multiplied with itself and the files after it: at one file per panel that is n(n+1)/2 of the
+    n² blocks. The element-wise product stays in the products' precision; the block sums accumulate in
+    float64.
     """
-    gu = a.ups.T @ b.ups
-    gd = a.downs @ b.downs.T
-    if a is b:
-        _check_finite((np.diag(gu), np.diag(gd)), (a,))
-    else:
+    import torch
+
+    if a is not b:
+        gu = (torch.from_numpy(a.ups).T @ torch.from_numpy(b.ups)).numpy()
+        gd = (torch.from_numpy(a.downs) @ torch.from_numpy(b.downs).T).numpy()
         _check_finite((gu, gd), (a, b))
-    return _block_sums(gu * gd, a.sizes, b.sizes) * np.outer(a.scales, b.scales)
+        return _block_sums(gu * gd, a.sizes, b.sizes) * np.outer(a.scales, b.scales)
+    n = len(a.sizes)
+    out = np.zeros((n, n))
+    ups, downs = torch.from_numpy(a.ups), torch.from_numpy(a.downs)
+    starts = np.concatenate(([0], np.cumsum(a.sizes))).tolist()
+    step = max(1, _PANEL // max(a.sizes))
+    for i in range(0, n, step):
+        j = min(i + step, n)
+        lo, hi = starts[i], starts[j]
+        gu = (ups[:, lo:hi].T @ ups[:, lo:]).numpy()
+        gd = (downs[lo:hi] @ downs[lo:].T).numpy()
+        # a NaN/Inf factor entry makes its own diagonal entry non-finite; |G_kl| ≤ √(G_kk G_ll) bounds the rest
+        _check_finite((np.diagonal(gu), np.diagonal(gd)), (a,))
+        out[i:j, i:] = _block_sums(gu * gd, a.sizes[i:j], a.sizes[i:])
+    out = np.triu(out) + np.triu(out, 1).T
+    return out * np.outer(a.scales, a.scales)
+
+
+_PANEL = 64  # panel width in columns; measured at rank 32 and 128 against 32, 128 and 256 (see docs)
 
 
 def _check_same_shape(module: str, a: LoraFile, b: LoraFile) -> None:
