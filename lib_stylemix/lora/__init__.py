@@ -1,7 +1,7 @@
 """The LoRA engine: read kohya LoRAs lazily, compare them through ΔW inner products, merge and write them.
 
 Everything here works on per-module factors (ΔW = up @ down) and never forms a dense ΔW in the default paths.
-See `docs/readme/lora.md` for the maths and the command line.
+See the README section "The LoRA engine" for the maths and the command line.
 """
 
 from lib_stylemix.lora.arch import ARCHES, block_names, block_of, check_same_arch, detect_arch

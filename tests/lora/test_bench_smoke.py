@@ -1,4 +1,4 @@
-"""The engine benchmarks still run (tiny sizes; the real runs are in docs/readme/lora.md)."""
+"""The engine benchmarks still run (tiny sizes; the real runs are in the README)."""
 
 from __future__ import annotations
 
