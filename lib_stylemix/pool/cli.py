@@ -211,6 +211,11 @@ def _demo(args: argparse.Namespace) -> int:
     from lib_stylemix.pool.demo import run_demo
 
     summary = run_demo(args.out, lora_dir=args.lora_dir, progress=StderrProgress())
+    far = summary["most_different"]
+    say(f"compared {len(summary['compared'])} LoRAs from {summary['source']}; most different pair: "
+        f"{far['a']} ↔ {far['b']} (‖ΔW_a − ΔW_b‖ = {far['distance']:.4g})")
+    for kept in summary["kept"]:
+        say(f"kept {kept['name']} (novelty {kept['score']:.3f})")
     say(f"compare heatmap: {summary['compare_heatmap']}")
     say(f"evolve report:   {summary['report']}")
     say(f"figures:         {', '.join(summary['figures'].values())}")

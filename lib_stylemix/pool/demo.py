@@ -49,10 +49,11 @@ def run_demo(out: str | Path, *, lora_dir: str | Path | None = None,
     if len(pool) < 2:
         raise StyleMixError(f"{source}: the demo needs at least two different LoRA files")
 
-    compare = {"names": pool.names, "frobenius": pool.distances("frobenius").tolist(),
-               "cosine": pool.distances("cosine").tolist()}
+    distances = pool.distances("frobenius")
+    compare = {"names": list(pool.names), "frobenius": distances.tolist(), "cosine": pool.distances("cosine").tolist()}
+    i, j = divmod(int(distances.argmax()), len(pool.names))
     write_atomic(out / "compare.json", json.dumps(compare, indent=1), overwrite=True)
-    heatmap = save_png(heatmap_figure(pool.names, pool.distances("frobenius"), title="compare: ΔW distances"),
+    heatmap = save_png(heatmap_figure(pool.names, distances, title="compare: ΔW distances"),
                        out / "compare-heatmap.png", overwrite=True)
 
     settings = EvolveSettings(**DEMO_SETTINGS)
@@ -66,6 +67,8 @@ def run_demo(out: str | Path, *, lora_dir: str | Path | None = None,
         "pool": pool.names,
         "compare": str(out / "compare.json"),
         "compare_heatmap": str(heatmap),
+        "compared": compare["names"],
+        "most_different": {"a": compare["names"][i], "b": compare["names"][j], "distance": float(distances[i, j])},
         "report": str(report),
         "state": str(out / "evolve-state.json"),
         "figures": {k: str(v) for k, v in figures.items()},

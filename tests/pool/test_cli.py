@@ -101,6 +101,11 @@ def test_demo_on_a_folder_and_refuses_foreign_folders(small_files, tmp_path, cap
     assert Path(doc["compare_heatmap"]).is_file() and Path(doc["report"]).is_file()
     assert all(Path(p).is_file() for p in doc["figures"].values())
     assert len(doc["kept"]) == 4 and all(Path(k["path"]).is_file() for k in doc["kept"])
+    compare = json.loads(Path(doc["compare"]).read_text(encoding="utf-8"))
+    far = doc["most_different"]
+    i, j = compare["names"].index(far["a"]), compare["names"].index(far["b"])
+    assert far["distance"] == pytest.approx(max(map(max, compare["frobenius"]))) == compare["frobenius"][i][j]
+    assert doc["compared"] == compare["names"]
     assert _digests(folder) == before
     again = _run_json(capsys, ["demo", "--lora-dir", str(folder), "--out", str(out), "--json"])
     assert [k["path"] for k in again["kept"]] == [k["path"] for k in doc["kept"]]
@@ -128,7 +133,7 @@ def test_demo_with_example_pool_under_a_minute(tmp_path):
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     assert cpu < 60, f"demo used {cpu:.1f} s of CPU"
     assert len(list((out / "example-pool").glob("*.safetensors"))) == 6
-    assert "evolve report" in proc.stderr
+    assert "evolve report" in proc.stderr and "most different pair" in proc.stderr
 
 
 def test_bench_smoke():
