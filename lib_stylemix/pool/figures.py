@@ -116,6 +116,7 @@ def pool_map_figure(names: Sequence[str], gram: np.ndarray, edges: Sequence[tupl
     ax.set_xlabel("MDS axis 1")
     ax.set_ylabel("MDS axis 2")
     ax.set_title(title)
+    ax.margins(x=0.3, y=0.1)  # room for the labels right of the right-most points
     ax.set_aspect("equal", adjustable="datalim")
     fig.tight_layout()
     return fig
