@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -51,3 +52,12 @@ def describe(features: np.ndarray) -> list[StyleDescriptor]:
     means = flat.mean(axis=2)
     variances = flat.var(axis=2)
     return [StyleDescriptor(m, v) for m, v in zip(means, variances, strict=True)]
+
+
+@runtime_checkable
+class FeatureExtractor(Protocol):
+    """Turns images into style descriptors. The webui implements it with the loaded checkpoint's VAE and
+    U-Net (`lib_stylemix.webui.unet_features`); tests use a numpy stand-in. Checked for cancel between images
+    by the caller; raises `StyleMixError` when no model is available."""
+
+    def describe(self, images: Sequence[Any]) -> list[StyleDescriptor]: ...
