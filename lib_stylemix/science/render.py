@@ -130,4 +130,5 @@ def correlation_report(subjects: Sequence[Subject], dw: np.ndarray, spec: Render
     report.extra["render_set"] = {"prompts": list(spec.prompts), "seeds": list(spec.seeds), "steps": spec.steps,
                                   "sampler": spec.sampler, "cfg": spec.cfg, "size": [spec.width, spec.height]}
     report.extra["subjects"] = [{"name": s.name, "loras": [list(x) for x in s.loras]} for s in subjects]
+    report.extra["renders"] = {r.name: dict(r.images) for r in rendered}
     return report, rendered

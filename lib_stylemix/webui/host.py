@@ -89,3 +89,9 @@ class WebuiHost:
 
     def checkpoint_arch(self) -> str | None:
         return model_arch(loaded_model())
+
+    def feature_extractor(self) -> Any:
+        """IntroStyle features from the loaded checkpoint (Style science); use inside a `wrap_gpu` handler."""
+        from lib_stylemix.webui.unet_features import WebuiFeatureExtractor
+
+        return WebuiFeatureExtractor(progress=self.progress(), cancel=self.cancel_token())

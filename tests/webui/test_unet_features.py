@@ -107,3 +107,12 @@ def test_no_model_is_one_clear_error(webui):
     load_tiny(webui)
     with pytest.raises(StyleMixError, match="up-block 7 does not exist"):
         WebuiFeatureExtractor(FeatureSettings(size=64, up_block=7)).describe([striped((1, 2, 3), 4)])
+
+
+def test_webui_host_offers_the_extractor(webui):
+    from lib_stylemix.webui.host import WebuiHost
+
+    load_tiny(webui)
+    extractor = WebuiHost().feature_extractor()
+    assert isinstance(extractor, WebuiFeatureExtractor)
+    assert len(extractor.describe([striped((9, 9, 9), 4)])) == 1
