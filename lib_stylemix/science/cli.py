@@ -36,6 +36,14 @@ def register(subparsers: Any) -> None:
                        help="answers needed before statistics are shown (default 20)")
     stats.add_argument("--json", action="store_true", help="print the statistics as JSON on stdout")
     stats.set_defaults(func=run_ab_stats)
+    check = sub.add_parser("merge-check", help="ΔW relative error of a saved StyleMix merge vs its recipe",
+                           description="Exact ΔW relative error of a merge against the weighted sum of its parents "
+                                       "(as stored and recomputed in fp32). The recipe comes from the file's "
+                                       "StyleMix metadata; the parents are looked up by name in --lora-dir.")
+    check.add_argument("merged", type=Path, help="the merged .safetensors file")
+    check.add_argument("--lora-dir", type=Path, default=None, help="folder of the parents (default: the merge's)")
+    check.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    check.set_defaults(func=run_merge_check)
 
 
 def _read_json(path: Path) -> Any:
@@ -97,4 +105,19 @@ def run_ab_stats(args: argparse.Namespace) -> int:
                     "metrics": [{"metric": m.metric, "agree": m.agree, "total": m.total,
                                  "ci": [m.low, m.high] if s.ready and m.total else None} for m in s.metrics]}
                    for s in stats])
+    return 0
+
+
+def run_merge_check(args: argparse.Namespace) -> int:
+    from lib_stylemix.science.merge_check import check_dw, recipe_from_metadata
+
+    if not args.merged.is_file():
+        raise StyleMixError(f"{args.merged}: file not found")
+    recipe = recipe_from_metadata(args.merged, args.lora_dir or args.merged.parent)
+    result = check_dw(args.merged, recipe)
+    fp32 = "n/a" if result.fp32_error is None else f"{result.fp32_error:.2e}"
+    say(f"{args.merged.name}: ΔW relative error {result.stored_error:.2e} as stored ({result.stored_dtype}), "
+        f"{fp32} in fp32 ({result.method or 'unknown method'}) against {len(recipe)} parent(s)")
+    if args.json:
+        emit_json(result.to_json())
     return 0

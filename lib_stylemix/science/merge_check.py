@@ -211,3 +211,42 @@ def check_pixels(merged: Sequence[Any], stacked: Sequence[Any]) -> PixelCheck:
         out.mean_abs.append(mad)
         out.psnr.append(psnr)
     return out
+
+
+def stack_tags(recipe: Sequence[RecipeTerm]) -> list[tuple[str, float]]:
+    """The `<lora:…>` stack equivalent to a recipe (one weight per file; per-block weights have no tag form)."""
+    out = []
+    for term in recipe:
+        if term.block_weights:
+            raise StyleMixError(f"{term.path.name}: per-block weights cannot be written as <lora:…> tags, so there "
+                                "is no prompt stack to compare with")
+        out.append((term.path.stem, float(term.weight)))
+    return out
+
+
+@dataclass(frozen=True)
+class PixelJob:
+    """Render settings for the pixel check: the fixed prompts × seeds and txt2img parameters."""
+
+    spec: Any  # lib_stylemix.science.render.RenderSpec
+    merged_name: str
+    stack: tuple[tuple[str, float], ...]
+
+
+def render_pair(job: PixelJob, generator: Any, cancel: Any = None) -> tuple[list[Any], list[Any]]:
+    """Render the merge (`<lora:merged:1>`) and its prompt stack at the same prompts and seeds."""
+    from lib_stylemix.epochs.tags import with_loras
+    from lib_stylemix.errors import CancelledError
+
+    merged, stacked = [], []
+    spec = job.spec
+    for key, prompt, seed in spec.jobs():
+        for loras, out in (([(job.merged_name, 1.0)], merged), (list(job.stack), stacked)):
+            if cancel is not None and cancel.cancelled():
+                raise CancelledError(f"merge check stopped at {key}")
+            images = generator.generate(with_loras(prompt, loras), spec.negative, seed, spec.steps, spec.sampler,
+                                        spec.cfg, spec.width, spec.height)
+            if not images:
+                raise StyleMixError(f"the generator returned no image for {key}")
+            out.append(images[0].image)
+    return merged, stacked

@@ -54,3 +54,21 @@ def test_ab_stats_from_answers_file(tmp_path, capsys):
     assert code == 0 and doc[0]["question"] == "closer" and doc[0]["ready"]
     assert doc[0]["metrics"][0]["agree"] == 3 and doc[0]["metrics"][0]["total"] == 3
     assert "3/3" in captured.err
+
+
+def test_merge_check_command(tmp_path, capsys):
+    from lib_stylemix.lora import MergeTerm, merge, open_lora, write_lora
+    from lib_stylemix.lora.synthetic import make_lora_file
+
+    module = ["lora_unet_down_blocks_0_attentions_0_proj_in"]
+    a = make_lora_file(tmp_path / "a.safetensors", modules=module, rank=2, seed=1, dtype="fp32")
+    b = make_lora_file(tmp_path / "b.safetensors", modules=module, rank=2, seed=2, dtype="fp32")
+    merged = merge([MergeTerm(open_lora(a), 0.5), MergeTerm(open_lora(b), 0.5)])
+    out = write_lora(merged, tmp_path / "m.safetensors", dtype="fp16").path
+    assert main(["science", "merge-check", str(out), "--json"]) == 0
+    captured = capsys.readouterr()
+    doc = json.loads(captured.out)
+    assert doc["method"] == "concat" and doc["relative_error_fp32"] < 1e-6 < doc["relative_error_stored"] < 5e-3
+    assert "as stored (fp16)" in captured.err
+    assert main(["science", "merge-check", str(a)]) == 1
+    assert "no StyleMix recipe" in capsys.readouterr().err

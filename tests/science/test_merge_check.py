@@ -117,3 +117,22 @@ def test_pixel_difference_on_constructed_images():
     with pytest.raises(StyleMixError, match="size"):
         pixel_difference(a, Image.new("RGB", (4, 4)))
     assert np.isfinite(check.overall_psnr)
+
+
+def test_pixel_check_renders_merge_and_stack_at_the_same_seeds(parents, tmp_path):
+    from lib_stylemix.science.merge_check import PixelJob, render_pair, stack_tags
+    from lib_stylemix.science.render import RenderSpec
+    from tests.science.drawing import DrawingGenerator
+
+    recipe = [RecipeTerm(parents[0], 0.7), RecipeTerm(parents[1], -0.4)]
+    stack = stack_tags(recipe)
+    assert stack == [("a", 0.7), ("b", -0.4)]
+    generator = DrawingGenerator()
+    spec = RenderSpec(("a cat",), (1, 2), width=32, height=32)
+    merged, stacked = render_pair(PixelJob(spec, "a", tuple(stack)), generator)
+    assert [c[1] for c in generator.calls] == [1, 1, 2, 2]
+    assert generator.calls[0][0] == "a cat <lora:a:1>" and generator.calls[1][0].endswith("<lora:b:-0.4>")
+    check = check_pixels(merged, stacked)
+    assert len(check.mean_abs) == 2 and check.overall_mean_abs > 0  # drawn styles differ: a ≠ 0.7a − 0.4b
+    with pytest.raises(StyleMixError, match="per-block"):
+        stack_tags([RecipeTerm(parents[0], 1.0, {"unet": 0.5})])
