@@ -190,3 +190,42 @@ def save_ranking(epochs_session: EpochsSession, ranking: EpochRanking) -> Path:
         ranking = ranking.with_pick(picked)
     anchor = epoch_rank.run_anchor(list(epochs_session.result.plan.files))
     return epoch_rank.save_ranking(anchor.path, ranking)
+
+
+def merge_check(settings: StyleMixSettings, generator: Txt2ImgGenerator, merged_path: str, lora_folder: Path, *,
+                cancel: CancelToken) -> tuple[str, Path]:
+    """ΔW error of a saved merge vs its recipe, and pixel difference of merge vs prompt stack; saved as JSON."""
+    from lib_stylemix.fsutil import write_atomic
+    from lib_stylemix.science.merge_check import (
+        PixelJob,
+        check_dw,
+        check_pixels,
+        recipe_from_metadata,
+        render_pair,
+        stack_tags,
+    )
+    from lib_stylemix.science.render import RenderSpec
+
+    path = Path((merged_path or "").strip()).expanduser()
+    if not path.is_absolute():
+        path = lora_folder / path
+    if not path.is_file():
+        raise StyleMixError(f"{path}: file not found")
+    if lora_folder.resolve() not in path.resolve().parents:
+        raise StyleMixError(f"{path}: the merge must be in the LoRA folder {lora_folder} for <lora:…> tags to find it")
+    recipe = recipe_from_metadata(path, path.parent)
+    dw = check_dw(path, recipe)
+    job = PixelJob(RenderSpec.from_settings(settings), path.stem, tuple(stack_tags(recipe)))
+    merged, stacked = render_pair(job, generator, cancel)
+    pixels = check_pixels(merged, stacked)
+    folder = science_folder(settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    doc = {"merge": str(path), "recipe": [[str(t.path), t.weight] for t in recipe], **dw.to_json(),
+           "pixels": pixels.to_json()}
+    out = write_atomic(folder / f"merge_check-{path.stem}-{time.strftime('%Y%m%d-%H%M%S')}.json",
+                       json.dumps(doc, indent=1))
+    fp32 = "n/a" if dw.fp32_error is None else f"{dw.fp32_error:.1e}"
+    text = (f"ΔW relative error {dw.stored_error:.1e} as stored ({dw.stored_dtype}), {fp32} in fp32. "
+            f"Pixels vs the prompt stack over {len(merged)} image(s): mean |Δ| {pixels.overall_mean_abs:.2f}/255, "
+            f"PSNR {pixels.overall_psnr:.1f} dB. Saved {out}.")
+    return text, out

@@ -43,6 +43,7 @@ def build_science_panel(host: Host, pool_state: Any = None) -> None:
     worst = gr.Dataframe(headers=["a", "b", "ΔW rank", "image rank", "gap"], label="Pairs where they disagree most",
                          interactive=False, elem_id="stylemix_science_worst")
     _build_ab(host, state, status)
+    _build_merge_check(host, reason)
 
     def on_report(value, pool_value, progress=gr.Progress()):  # noqa: B008
         sess = _session(value)
@@ -114,6 +115,25 @@ def _build_ab(host: Host, state: Any, status: Any) -> None:
     next_btn.click(on_next, [state, question], [state, status, reference, left, right])
     for value, button in buttons.items():
         button.click(answer_handler(value), [state], [state, status, stats])
+
+
+def _build_merge_check(host: Host, reason: str | None) -> None:
+    import gradio as gr
+
+    gr.Markdown("### Merge check\nA saved StyleMix merge against its recipe: exact ΔW relative error (as stored "
+                "and in fp32), and renders of the merge vs the equivalent `<lora:…>` prompt stack at the same seeds.")
+    with gr.Row():
+        merged = gr.Textbox(label="Merged LoRA (file in the LoRA folder)", scale=3, elem_id="stylemix_science_merged")
+        check_btn = gr.Button("Check merge", interactive=reason is None, elem_id="stylemix_science_merge_check")
+    result = gr.HTML(elem_id="stylemix_science_merge_status")
+
+    def on_check(path):
+        out, err = attempt(lambda: logic.merge_check(host.settings(), host.txt2img_generator(), path,
+                                                     host.lora_registry().folder(), cancel=host.cancel_token()),
+                           "merge check")
+        return err or message_html(out[0], "ok")
+
+    check_btn.click(host.wrap_gpu(on_check), [merged], [result])
 
 
 def _initial_stats(host: Host) -> str:

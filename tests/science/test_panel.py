@@ -120,3 +120,25 @@ def test_panel_wiring_in_the_tab(tmp_path, monkeypatch):
     assert "asks: left/right" in status
     sess, status, stats = call(blocks, "stylemix_science_answer_right", sess)
     assert "1 answer(s)" in stats
+
+
+def test_merge_check_from_the_panel_logic(tmp_path):
+    from lib_stylemix.lora import MergeTerm, merge, open_lora, write_lora
+    from lib_stylemix.lora.synthetic import make_lora_file
+
+    folder = tmp_path / "Lora"
+    folder.mkdir()
+    a = make_lora_file(folder / "a.safetensors", modules=MODULE, rank=2, seed=1, dtype="fp32")
+    b = make_lora_file(folder / "b.safetensors", modules=MODULE, rank=2, seed=2, dtype="fp32")
+    merged = merge([MergeTerm(open_lora(a), 0.6), MergeTerm(open_lora(b), 0.4)])
+    write_lora(merged, folder / "ab.safetensors", dtype="fp16")
+    generator = DrawingGenerator()
+    text, out = logic.merge_check(settings(tmp_path), generator, "ab.safetensors", folder, cancel=NeverCancel())
+    assert "ΔW relative error" in text and "PSNR" in text
+    doc = json.loads(out.read_text())
+    assert doc["relative_error_fp32"] < 1e-6 and len(doc["pixels"]["mean_abs_per_image"]) == 2
+    assert generator.calls[1][0].endswith("<lora:a:0.6> <lora:b:0.4>")
+    elsewhere = tmp_path / "elsewhere.safetensors"
+    elsewhere.write_bytes((folder / "ab.safetensors").read_bytes())
+    with pytest.raises(StyleMixError, match="must be in the LoRA folder"):
+        logic.merge_check(settings(tmp_path), generator, str(elsewhere), folder, cancel=NeverCancel())
