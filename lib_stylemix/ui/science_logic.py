@@ -69,17 +69,18 @@ def _new_folder(base: Path) -> Path:
 
 def run_report(session: ScienceSession, pool_session: PoolSession, settings: StyleMixSettings,
                generator: Txt2ImgGenerator, extractor: FeatureExtractor, *, progress: Progress,
-               cancel: CancelToken) -> tuple[str, Path, list[list[Any]]]:
-    """Render the pool's members, write the report; returns (summary, PNG path, disagreement rows)."""
+               cancel: CancelToken, candidates: bool = False) -> tuple[str, Path, list[list[Any]]]:
+    """Render the pool's members (and the evolve candidates on request), write the report; returns
+    (summary, PNG path, disagreement rows)."""
     from lib_stylemix.science.pool_input import pool_geometry, pool_subjects
     from lib_stylemix.science.render import RenderRun, RenderSpec, correlation_report
     from lib_stylemix.science.report import write_report
 
     pool = pool_session.require_pool(3)
-    subjects, kept, notes = pool_subjects(pool)
+    subjects, coef, notes = pool_subjects(pool, pool_session.candidates if candidates else ())
     if len(subjects) < 3:
         raise StyleMixError("the report needs at least 3 members that prompt tags can render")
-    dw, by_block = pool_geometry(pool, kept)
+    dw, by_block = pool_geometry(pool, coef)
     folder = _new_folder(science_folder(settings))
     run = RenderRun(generator, extractor, folder / "renders", progress, cancel)
     report, rendered = correlation_report(subjects, dw, RenderSpec.from_settings(settings), run, by_block=by_block)

@@ -33,6 +33,8 @@ def build_science_panel(host: Host, pool_state: Any = None) -> None:
     with gr.Row():
         report_btn = gr.Button("Run style report", variant="primary", interactive=reason is None,
                                elem_id="stylemix_science_report")
+        with_candidates = gr.Checkbox(label="Also the evolve candidates", value=False,
+                                      elem_id="stylemix_science_candidates")
         stop_btn = gr.Button("Stop", variant="stop", elem_id="stylemix_science_stop")
         saved = gr.Textbox(label="…or load a saved report (style_correlation.json)", scale=3,
                            elem_id="stylemix_science_saved")
@@ -45,14 +47,14 @@ def build_science_panel(host: Host, pool_state: Any = None) -> None:
     _build_ab(host, state, status)
     _build_merge_check(host, reason)
 
-    def on_report(value, pool_value, progress=gr.Progress()):  # noqa: B008
+    def on_report(value, pool_value, candidates, progress=gr.Progress()):  # noqa: B008
         sess = _session(value)
         pool_sess = pool_value if isinstance(pool_value, pool_logic.PoolSession) else pool_logic.PoolSession()
         with sess.job.running() as flag:
             out, err = attempt(lambda: logic.run_report(
                 sess, pool_sess, host.settings(), host.txt2img_generator(), logic.extractor_of(host),
                 progress=GradioProgress(progress, host.progress()),
-                cancel=AnyCancel([flag, host.cancel_token()])), "style report")
+                cancel=AnyCancel([flag, host.cancel_token()]), candidates=bool(candidates)), "style report")
         if err:
             return sess, err, gr.update(), gr.update()
         text, png, rows = out
@@ -68,7 +70,7 @@ def build_science_panel(host: Host, pool_state: Any = None) -> None:
             value.job.stop()
         return message_html("Stopping after the current image…", "warn")
 
-    report_btn.click(host.wrap_gpu(on_report), [state, pool_state], [state, status, picture, worst])
+    report_btn.click(host.wrap_gpu(on_report), [state, pool_state, with_candidates], [state, status, picture, worst])
     load_btn.click(on_load, [state, saved], [state, status])
     stop_btn.click(on_stop, [state], [status], queue=False)
 

@@ -87,8 +87,8 @@ def example(out: Path) -> None:
     names = ["ink", "pastel", "neon", "charcoal", "watercolour", "pixel"]
     s = np.stack([style_vector(n) for n in names])
     pool = Pool.from_kernel(names, s @ s.T, {"colour": s[:, :3] @ s[:, :3].T, "texture": np.outer(s[:, 3], s[:, 3])})
-    subjects, kept, _ = pool_subjects(pool)
-    dw, by_block = pool_geometry(pool, kept)
+    subjects, coef, _ = pool_subjects(pool)
+    dw, by_block = pool_geometry(pool, coef)
     spec = RenderSpec(("a lighthouse on a cliff", "a bowl of fruit"), (1, 2), width=96, height=96)
     run = RenderRun(DrawingGenerator(), NumpyExtractor(), out / "renders")
     report, _ = correlation_report(subjects, dw, spec, run, by_block=by_block,

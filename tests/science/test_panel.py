@@ -111,7 +111,7 @@ def test_panel_wiring_in_the_tab(tmp_path, monkeypatch):
     ids = components(blocks)
     assert {"stylemix_science_report", "stylemix_science_next", "stylemix_epochs_suggest"} <= set(ids)
     assert "on_report" in host.wrapped and "on_suggest" in host.wrapped
-    sess, status, picture, rows = call(blocks, "stylemix_science_report", None, pool_session())
+    sess, status, picture, rows = call(blocks, "stylemix_science_report", None, pool_session(), False)
     assert "Spearman" in status and picture.endswith(".png") and len(rows) == 5
     sess, status, ref, left, right = call(blocks, "stylemix_science_next", sess,
                                           "Which is closer in style to the reference?")
@@ -142,3 +142,18 @@ def test_merge_check_from_the_panel_logic(tmp_path):
     elsewhere.write_bytes((folder / "ab.safetensors").read_bytes())
     with pytest.raises(StyleMixError, match="must be in the LoRA folder"):
         logic.merge_check(settings(tmp_path), generator, str(elsewhere), folder, cancel=NeverCancel())
+
+
+def test_report_can_include_evolve_candidates(tmp_path):
+    from lib_stylemix.pool.candidates import Candidate
+
+    sess = pool_session()
+    pool = sess.pool
+    coef = np.zeros((len(pool.space.blocks), len(NAMES)))
+    coef[:, 0] = coef[:, 1] = 0.5
+    sess.candidates = [Candidate("blend", ("ink", "pastel"), (0, 1), {}, coef, pool.space.keys, pool.space.blocks)]
+    science = logic.ScienceSession()
+    logic.run_report(science, sess, settings(tmp_path), DrawingGenerator(), NumpyExtractor(),
+                     progress=NullProgress(), cancel=NeverCancel(), candidates=True)
+    assert science.report is not None and science.report.names[-1] == "candidate 1 (blend)"
+    assert len(science.report.names) == len(NAMES) + 1

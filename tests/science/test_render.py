@@ -29,10 +29,10 @@ def test_end_to_end_report_with_a_drawing_generator(tmp_path):
     blocks = len(pool.space.blocks)
     pool.add_recipe(Member("ink+neon", Recipe.from_dense(np.array([[0.5, 0, 0.5, 0, 0, 0]] * blocks),
                                                          pool.space.keys, pool.space.blocks)))
-    subjects, kept, notes = pool_subjects(pool)
+    subjects, coef, notes = pool_subjects(pool)
     assert len(subjects) == 7 and not notes
     assert subjects[-1].loras == (("ink", 0.5), ("neon", 0.5))
-    dw, by_block = pool_geometry(pool, kept)
+    dw, by_block = pool_geometry(pool, coef)
     generator, extractor = DrawingGenerator(), NumpyExtractor()
     run = RenderRun(generator, extractor, tmp_path / "renders")
     report, rendered = correlation_report(subjects, dw, SPEC, run, by_block=by_block,
@@ -85,5 +85,24 @@ def test_per_block_members_are_left_out_with_a_note():
     coef = np.zeros((len(pool.space.blocks), 6))
     coef[0, 0] = coef[1, 1] = 1.0  # a crossover: ink in one block, pastel in the others
     pool.add_recipe(Member("cross", Recipe.from_dense(coef, pool.space.keys, pool.space.blocks)))
-    subjects, kept, notes = pool_subjects(pool)
-    assert len(subjects) == 6 and kept == list(range(6)) and "cross" in notes[0]
+    subjects, coef, notes = pool_subjects(pool)
+    assert len(subjects) == len(coef) == 6 and "cross" in notes[0]
+
+
+def test_geometry_matches_the_pool_and_includes_candidates():
+    from lib_stylemix.pool.candidates import Candidate
+
+    pool = drawn_pool()
+    s = np.stack([style_vector(n) for n in NAMES])
+    coef = np.zeros((len(pool.space.blocks), 6))
+    coef[:, 0] = coef[:, 2] = 0.5
+    cand = Candidate("blend", ("ink", "neon"), (0, 2), {}, coef, pool.space.keys, pool.space.blocks)
+    subjects, stack, notes = pool_subjects(pool, [cand])
+    assert notes == []
+    assert subjects[-1].name == "candidate 1 (blend)" and subjects[-1].loras == (("ink", 0.5), ("neon", 0.5))
+    dw, by_block = pool_geometry(pool, stack)
+    assert np.allclose(dw[:6, :6], pool.distances("frobenius"))
+    for block, k in pool.kernel().by_block.items():
+        assert np.allclose(by_block[block][:6, :6], k)
+    # ‖(s_ink + s_neon)/2 − s_ink‖ = ‖s_neon − s_ink‖ / 2
+    assert dw[6, 0] == pytest.approx(np.linalg.norm(s[2] - s[0]) / 2)

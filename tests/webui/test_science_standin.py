@@ -28,8 +28,8 @@ def test_report_runs_end_to_end_in_the_standin(webui, tmp_path):
     names = ["ink", "pastel", "neon", "charcoal"]
     s = np.stack([style_vector(n) for n in names])
     pool = Pool.from_kernel(names, s @ s.T)
-    subjects, kept, _ = pool_subjects(pool)
-    dw, by_block = pool_geometry(pool, kept)
+    subjects, coef, _ = pool_subjects(pool)
+    dw, by_block = pool_geometry(pool, coef)
     host = WebuiHost()
     spec = RenderSpec(("a lighthouse",), (1, 2), width=64, height=64)
 
