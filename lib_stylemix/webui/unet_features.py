@@ -86,15 +86,30 @@ class _Backend:
         return self.model.model.diffusion_model
 
     def latents(self, pixels: Any) -> Any:
+        """The scaled latent; the VAE may run in another dtype than the U-Net (A1111's `dtype_vae`)."""
         vae = getattr(self.model, "first_stage_model", None)
-        if vae is not None:  # the VAE may be fp16 and elsewhere (lowvram) than the U-Net
-            param = next(vae.parameters())
-            pixels = pixels.to(device=param.device, dtype=param.dtype)
-        return self.model.get_first_stage_encoding(self.model.encode_first_stage(pixels))
+        param = next(vae.parameters()) if vae is not None else pixels
+        try:
+            from modules import devices
+        except ImportError:
+            devices = None
+        device = getattr(devices, "device", param.device)
+        dtype = getattr(devices, "dtype_vae", param.dtype)
+        return self.model.get_first_stage_encoding(self.model.encode_first_stage(pixels.to(device=device, dtype=dtype)))
 
     def alphas(self) -> np.ndarray:
         values = getattr(self.model, "alphas_cumprod", None)
         return default_schedule() if values is None else np.asarray(values.detach().cpu().double().numpy())
+
+    def placement(self, unet: Any) -> tuple[Any, Any]:
+        """(device, dtype) the U-Net's inputs need: the webui's own choice (right under --lowvram/--medvram,
+        where parameters sit on the CPU until a hook moves them), else the parameters'."""
+        param = next(unet.parameters())
+        try:
+            from modules import devices
+        except ImportError:
+            return param.device, param.dtype
+        return getattr(devices, "device", param.device), getattr(devices, "dtype_unet", param.dtype)
 
     def conditioning(self, count: int) -> tuple[Any, Any]:
         cond = self.model.get_learned_conditioning([""] * count)
@@ -117,6 +132,11 @@ class _ForgeBackend(_Backend):
 
     def latents(self, pixels: Any) -> Any:
         return self.model.encode_first_stage(pixels)
+
+    def placement(self, unet: Any) -> tuple[Any, Any]:
+        """Forge loaded the patcher onto its device; weights may be stored in fp8, inputs use the compute dtype."""
+        param = next(unet.parameters())
+        return param.device, getattr(self.patcher.model, "computation_dtype", None) or param.dtype
 
     def alphas(self) -> np.ndarray:
         predictor = getattr(self.patcher.model, "predictor", None)
@@ -186,7 +206,7 @@ class WebuiFeatureExtractor:
         backend = _backend()
         unet = backend.prepare()
         index, block = up_block_module(unet, self.settings.up_block)
-        param = next(unet.parameters())
+        place = backend.placement(unet)
         size = self.settings.size or (1024 if getattr(backend.model, "is_sdxl", False) else 512)
         alphas = backend.alphas()
         t = int(self.settings.timestep)
@@ -198,26 +218,27 @@ class WebuiFeatureExtractor:
             if self.cancel is not None and self.cancel.cancelled():
                 raise CancelledError(f"style features stopped after {done - 1} of {len(images)} image(s)")
             with torch.no_grad(), _autocast():
-                features = self._one(backend, unet, block, image, size, float(alphas[t]), param)
+                features = self._one(backend, unet, block, image, size, float(alphas[t]), place)
             out.extend(describe(features))
             self.progress.step(done, f"style features {done}/{len(images)}")
         self.progress.end("style features done")
         return out
 
     def _one(self, backend: _Backend, unet: Any, block: Any, image: Any, size: int, alpha_bar: float,
-             param: Any) -> np.ndarray:
+             place: tuple[Any, Any]) -> np.ndarray:
         import torch
 
-        pixels = _pixels(image, size).to(param.device)
-        latent = backend.latents(pixels).to(device=param.device, dtype=param.dtype)
+        device, dtype = place
+        pixels = _pixels(image, size).to(device)
+        latent = backend.latents(pixels).to(device=device, dtype=dtype)
         generator = torch.Generator().manual_seed(int(self.settings.seed))
         noise = torch.randn(latent.shape, generator=generator, dtype=torch.float32).to(latent)
         noisy = latent * alpha_bar**0.5 + noise * (1.0 - alpha_bar) ** 0.5
         context, vector = backend.conditioning(len(latent))
-        timesteps = torch.full((len(latent),), int(self.settings.timestep), device=param.device, dtype=torch.long)
-        kwargs: dict[str, Any] = {"context": context.to(device=param.device, dtype=param.dtype)}
+        timesteps = torch.full((len(latent),), int(self.settings.timestep), device=device, dtype=torch.long)
+        kwargs: dict[str, Any] = {"context": context.to(device=device, dtype=dtype)}
         if vector is not None:
-            kwargs["y"] = vector.to(device=param.device, dtype=param.dtype)
+            kwargs["y"] = vector.to(device=device, dtype=dtype)
         if isinstance(backend, _ForgeBackend):
             kwargs["transformer_options"] = {}
         box: dict[str, Any] = {}

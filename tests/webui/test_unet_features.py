@@ -116,3 +116,16 @@ def test_webui_host_offers_the_extractor(webui):
     extractor = WebuiHost().feature_extractor()
     assert isinstance(extractor, WebuiFeatureExtractor)
     assert len(extractor.describe([striped((9, 9, 9), 4)])) == 1
+
+
+def test_a1111_inputs_follow_the_webui_device_and_dtypes(a1111, monkeypatch):
+    import torch
+    from modules import devices
+
+    model = load_tiny(a1111)
+    model.unet.double()
+    monkeypatch.setattr(devices, "device", torch.device("cpu"), raising=False)
+    monkeypatch.setattr(devices, "dtype_unet", torch.float64, raising=False)
+    monkeypatch.setattr(devices, "dtype_vae", torch.float32, raising=False)
+    WebuiFeatureExtractor(SMALL).describe([striped((9, 99, 9), 4)])
+    assert model.unet.calls[-1]["dtype"] == torch.float64 and model.vae_dtype == torch.float32

@@ -37,7 +37,7 @@ class TinyUNet(nn.Module):
 
     def forward(self, x, timesteps=None, context=None, y=None, **kwargs):
         assert (y is not None) == (self.adm is not None), "SDXL needs y, SD1 must not get it"
-        self.calls.append({"t": timesteps.tolist(), "kwargs": sorted(kwargs)})
+        self.calls.append({"t": timesteps.tolist(), "kwargs": sorted(kwargs), "dtype": x.dtype})
         h = self.conv_in(x)
         bias = self.time(timesteps.float()[:, None] / 1000.0) + self.ctx(context.mean(dim=1))
         if y is not None:
@@ -89,6 +89,7 @@ class TinyA1111Model(_Model):
 
     def encode_first_stage(self, x):
         self.encoded += 1
+        self.vae_dtype = x.dtype
         assert x.min() >= -1 and x.max() <= 1
         return self.first_stage_model(x)
 
