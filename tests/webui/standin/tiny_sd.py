@@ -39,7 +39,7 @@ class TinyUNet(nn.Module):
         assert (y is not None) == (self.adm is not None), "SDXL needs y, SD1 must not get it"
         self.calls.append({"t": timesteps.tolist(), "kwargs": sorted(kwargs), "dtype": x.dtype})
         h = self.conv_in(x)
-        bias = self.time(timesteps.float()[:, None] / 1000.0) + self.ctx(context.mean(dim=1))
+        bias = self.time(timesteps.to(x.dtype)[:, None] / 1000.0) + self.ctx(context.mean(dim=1))
         if y is not None:
             bias = bias + self.adm(y)
         h = h + bias[:, :, None, None]
