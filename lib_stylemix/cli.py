@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "lib_stylemix.restyle.cli",
     "lib_stylemix.training.cli",
     "lib_stylemix.ui.cli",
+    "lib_stylemix.science.cli",
 )
 
 

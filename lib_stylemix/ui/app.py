@@ -43,6 +43,7 @@ def _panels(host: Host, standalone: bool, pool_state: Any) -> list[tuple[str, st
     """(title, elem_id, builder) for each panel, in workflow order."""
     from lib_stylemix.ui.dataset_panel import build_dataset_panel
     from lib_stylemix.ui.pool_panel import build_pool_panel
+    from lib_stylemix.ui.science_panel import build_science_panel
 
     reason = host.can_generate()
     restyle = epochs = train = _unavailable(reason or "This panel needs the webui.")
@@ -61,6 +62,7 @@ def _panels(host: Host, standalone: bool, pool_state: Any) -> list[tuple[str, st
         ("Train", "stylemix_panel_train", train),
         ("Epochs", "stylemix_panel_epochs", epochs),
         ("Pool", "stylemix_panel_pool", functools.partial(build_pool_panel, host, pool_state)),
+        ("Style science", "stylemix_panel_science", functools.partial(build_science_panel, host, pool_state)),
     ]
 
 

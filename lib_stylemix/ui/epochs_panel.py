@@ -13,6 +13,7 @@ from lib_stylemix.ui import epochs_logic as logic
 from lib_stylemix.ui import pool_logic
 from lib_stylemix.ui.common import AnyCancel, GradioProgress, attempt, message_html
 from lib_stylemix.ui.host import Host
+from lib_stylemix.ui.science_panel import build_epoch_suggestion
 
 
 def build_epochs_panel(host: Host, pool_state: Any = None) -> None:
@@ -50,6 +51,7 @@ def build_epochs_panel(host: Host, pool_state: Any = None) -> None:
         activation = gr.Textbox(label="Activation text (optional)", elem_id="stylemix_epochs_activation")
         save_btn = gr.Button("Save choice", variant="primary", elem_id="stylemix_epochs_save")
     grid = gr.Image(label="Grid", type="pil", interactive=False, elem_id="stylemix_epochs_grid")
+    build_epoch_suggestion(host, state)  # style-distance ranking next to the grid (Style science)
 
     def session_of(value) -> logic.EpochsSession:
         return value if isinstance(value, logic.EpochsSession) else logic.EpochsSession()

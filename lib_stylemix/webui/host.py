@@ -89,3 +89,12 @@ class WebuiHost:
 
     def checkpoint_arch(self) -> str | None:
         return model_arch(loaded_model())
+
+    def feature_extractor(self) -> Any:
+        """IntroStyle features from the loaded checkpoint (Style science); use inside a `wrap_gpu` handler.
+
+        No progress sink: the caller's job (a report, an epoch ranking) owns the progress bar; Interrupt works.
+        """
+        from lib_stylemix.webui.unet_features import WebuiFeatureExtractor
+
+        return WebuiFeatureExtractor(cancel=self.cancel_token())

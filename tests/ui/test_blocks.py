@@ -13,7 +13,7 @@ from lib_stylemix.ui.app import build_standalone_app, build_tab
 from lib_stylemix.ui.common import table_rows
 from tests.ui.conftest import FakeWebuiHost
 
-PANELS = ["Dataset", "Restyle", "Train", "Epochs", "Pool"]
+PANELS = ["Dataset", "Restyle", "Train", "Epochs", "Pool", "Style science"]
 
 
 def components(blocks) -> dict[str, object]:

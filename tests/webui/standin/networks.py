@@ -23,3 +23,11 @@ def list_available_networks():
             stem, ext = os.path.splitext(name)
             if ext.lower() in (".pt", ".ckpt", ".safetensors"):
                 available_networks[stem] = os.path.join(root, name)
+
+
+loaded_networks = []
+
+
+def load_networks(names, te_multipliers=None, unet_multipliers=None, dyn_dims=None):
+    """Which LoRAs the next forward pass should have; [] makes the patched forwards restore the weights."""
+    loaded_networks[:] = list(names)

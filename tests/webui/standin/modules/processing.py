@@ -134,6 +134,9 @@ def _colour(*parts):
     return digest[0], digest[1], digest[2]
 
 
+image_painter = None  # tests may draw real pictures: painter(prompt, seed, width, height) -> Image
+
+
 def process_images(p):
     """One call per processing object; LoRA tags applied per batch; ControlNet via the always-on scripts."""
     if p.used:
@@ -173,7 +176,8 @@ def process_images(p):
         for i in range(p.batch_size):
             seed = p.seed + n * p.batch_size + i
             colour = _colour(p.prompt, seed, tuple(u["model"] for u in record["controlnet"]))
-            images.append(Image.new("RGB", (p.width, p.height), colour))
+            images.append(image_painter(p.prompt, seed, p.width, p.height) if image_painter
+                          else Image.new("RGB", (p.width, p.height), colour))
             infotexts.append(
                 f"{p.prompt}\nNegative prompt: {p.negative_prompt}\n"
                 f"Steps: {p.steps}, Sampler: {p.sampler_name}, Seed: {seed}"
