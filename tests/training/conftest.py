@@ -12,7 +12,8 @@ import pytest
 from PIL import Image
 from safetensors.numpy import save_file
 
-from lib_stylemix.training.locate import EnvInfo, SdScripts
+from lib_stylemix.training.locate import SdScripts
+from lib_stylemix.training.probe import EnvInfo
 
 HERE = Path(__file__).parent
 FAKE_TRAINER = HERE / "fake_trainer.py"
@@ -52,12 +53,19 @@ def write_python_wrapper(path: Path, extra_path: Path | None = None) -> Path:
 
 @pytest.fixture
 def env_plain() -> EnvInfo:
-    return EnvInfo(python="3.10.14", torch="2.1.2", accelerate=None, bitsandbytes=False)
+    return EnvInfo(python="3.10.14", torch="2.1.2", accelerate=None, bitsandbytes=False, cuda=True)
 
 
 @pytest.fixture
 def env_full() -> EnvInfo:
-    return EnvInfo(python="3.10.14", torch="2.1.2", accelerate="0.30.0", bitsandbytes=True)
+    return EnvInfo(python="3.10.14", torch="2.1.2", accelerate="0.30.0", bitsandbytes=True, bitsandbytes_gpu=True,
+                   cuda=True)  # fmt: skip
+
+
+@pytest.fixture
+def env_cpu() -> EnvInfo:
+    """A CPU-only torch with a bitsandbytes that imports (with a warning) but has no GPU to run on."""
+    return EnvInfo(python="3.10.14", torch="2.1.2+cpu", accelerate="0.30.0", bitsandbytes=True, cuda=False)
 
 
 def make_dataset(root: Path, style: str = "inkwash", images: int = 3, repeats: int = 10) -> Path:
