@@ -246,6 +246,8 @@ def parse_int_or_ratio(text: str) -> int | float:
     text = text.strip()
     if text.endswith("%"):
         return float(text[:-1]) / 100.0
+    if text.isdigit():
+        return int(text)  # sd-scripts turns "0" into 0.0; a step count of 0 means the same and fits every family
     number = float(text)
     return int(text) if number >= 1 else number
 
