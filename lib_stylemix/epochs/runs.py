@@ -78,6 +78,7 @@ def find_run(folder: str | Path, run: str, skipped: list[str] | None = None) -> 
     if not folder.is_dir():
         raise StyleMixError(f"{folder}: not a folder")
     files: list[EpochFile] = []
+    unreadable: list[str] = []
     for path in sorted(folder.glob("*.safetensors")):
         base, name_epoch = split_run_name(path.stem)
         if base != run:
@@ -86,11 +87,14 @@ def find_run(folder: str | Path, run: str, skipped: list[str] | None = None) -> 
             metadata_epoch = _epoch_from_metadata(read_metadata(path))
         except StyleMixError as exc:
             log.warning("StyleMix: skipped %s", exc)
-            if skipped is not None:
-                skipped.append(str(exc))
+            unreadable.append(str(exc))
             continue
         final = name_epoch is None
         files.append(EpochFile(path, run, metadata_epoch if metadata_epoch is not None else name_epoch, final))
+    if skipped is not None:
+        skipped.extend(unreadable)
+    if not files and unreadable:
+        raise StyleMixError(unreadable[0] + (f" (and {len(unreadable) - 1} more)" if len(unreadable) > 1 else ""))
     if not files:
         raise StyleMixError(f"{folder}: no LoRA files of the training run {run!r} (like {run}-000001.safetensors, …)")
     seen: dict[int, Path] = {}
