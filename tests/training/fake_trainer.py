@@ -66,9 +66,10 @@ def write_lora(path: str, epoch: int, epochs: int, name: str) -> None:
         handle.write(data[:half])
         handle.flush()
         marker = os.environ.get("FAKE_WRITING_FILE")
-        if marker:
-            with open(marker, "w", encoding="utf-8") as note:
+        if marker:  # written whole, then renamed, so a watcher never reads it half-written
+            with open(marker + ".tmp", "w", encoding="utf-8") as note:
                 note.write(path)
+            os.replace(marker + ".tmp", marker)
         time.sleep(float(os.environ.get("FAKE_WRITE_DELAY", "0")))
         handle.write(data[half:])
 

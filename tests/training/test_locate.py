@@ -11,7 +11,7 @@ from lib_stylemix.errors import StyleMixError
 from lib_stylemix.training.locate import DEFAULT_REF, ENV_VAR, REPO_URL, SdScripts, locate_sd_scripts, venv_python
 from lib_stylemix.training.probe import check_sd_scripts, probe_environment
 from lib_stylemix.training.setup import SetupPlan, fetch_step, run_setup, setup_commands
-from tests.training.conftest import write_python_wrapper
+from tests.training.conftest import STUB_TORCH, add_dist_info, write_python_wrapper
 
 
 def make_checkout(folder: Path, venv: bool = True) -> Path:
@@ -63,9 +63,10 @@ def test_check_reports_versions_and_optimizer(fake_sd):
 
 
 def test_check_names_missing_requirements(fake_sd):
-    site = fake_sd.root / "other-venv" / "site"  # torch only (whatever the test interpreter has)
-    (site / "torch-2.1.2.dist-info").mkdir(parents=True)
-    (site / "torch-2.1.2.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: torch\nVersion: 2.1.2\n")
+    site = fake_sd.root / "other-venv" / "site"  # torch only (the stand-in torch)
+    add_dist_info(site, "torch", "2.1.2")
+    (site / "torch").mkdir()
+    (site / "torch" / "__init__.py").write_text(STUB_TORCH)
     bare = write_python_wrapper(fake_sd.root / "other-venv" / "bin" / "python", extra_path=site)
     report = check_sd_scripts(SdScripts(root=fake_sd.root, python=bare, source="setting"))
     assert not report.ok
