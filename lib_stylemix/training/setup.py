@@ -180,11 +180,35 @@ def _unpack(archive: Path, into: Path) -> None:
         handle.extractall(into, members=members)  # members checked above
 
 
+# torch 2.1.2 (pinned for v0.8/v0.9) has wheels for CPython 3.8-3.11 only.
+MAX_PYTHON = {"v0.8": (3, 11), "v0.9": (3, 11), "v0.10": (3, 13)}
+
+
+def check_base_python(plan: SetupPlan) -> None:
+    """Refuse a venv Python the pinned torch has no wheels for (pip would fail minutes later)."""
+    python = plan.base_python or sys.executable
+    try:
+        out = subprocess.run([python, "-c", "import sys; print(*sys.version_info[:2])"], capture_output=True,
+                             text=True, timeout=60, stdin=subprocess.DEVNULL).stdout.split()  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise StyleMixError(f"{python}: cannot run it to create the venv ({exc})") from None
+    version = tuple(int(part) for part in out[:2]) if len(out) >= 2 and all(p.isdigit() for p in out[:2]) else None
+    limit = MAX_PYTHON[plan.family]
+    if version is None:
+        raise StyleMixError(f"{python}: did not report its version (is it a Python interpreter?)")
+    if version > limit and plan.torch != "existing":
+        raise StyleMixError(
+            f"{python} is Python {version[0]}.{version[1]}, but the torch that sd-scripts {plan.family}.x needs has "
+            f"wheels up to Python {limit[0]}.{limit[1]}: pass --python with an older Python (e.g. python3.10)"
+        )
+
+
 def run_setup(plan: SetupPlan, *, echo: Callable[[str], None] = print) -> None:
     """Fetch or place the sources, then run the install commands (pip needs the network or a local index)."""
     target = plan.target
     if target.exists() and any(target.iterdir()):
         raise StyleMixError(f"{target}: already exists and is not empty (choose a new folder)")
+    check_base_python(plan)
     echo(torch_notice(plan))
     first = fetch_step(plan)
     echo("$ " + " ".join(first))

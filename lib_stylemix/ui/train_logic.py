@@ -147,6 +147,10 @@ class TrainingService:
         self.current = entry.job.style
         self.last_event = event
 
+    def handoff_note(self) -> str:
+        """What the GPU hand-off did (e.g. that a CPU-only webui frees nothing); empty before the first run."""
+        return str(getattr(self._handoff, "note", "") or "")
+
     def cancel(self) -> str:
         self._cancel.cancel()
         if self._queue is not None:

@@ -99,12 +99,18 @@ def build_train_panel(host: Host) -> None:
             yield err, rows(), gr.update(), gr.update()
             return
         yield message_html(msg, "ok"), rows(), "", ""
+        noted = ""
         while service.running():
             time.sleep(POLL_S)
             fraction, line = service.progress_text()
             if fraction is not None:
                 progress(fraction, desc=line)
-            yield gr.update(), rows(), line, service.log_tail()
+            note = service.handoff_note()
+            status_update = gr.update()
+            if note and note != noted:  # e.g. a CPU-only webui: handing over frees nothing, RAM need stated
+                noted = note
+                status_update = message_html(f"{msg} GPU hand-off: {note}.", "warn" if "frees no" in note else "ok")
+            yield status_update, rows(), line, service.log_tail()
         _, line = service.progress_text()
         kind = "error" if service.error else "ok"
         yield message_html(f"Queue finished: {line}", kind), rows(), line, service.log_tail()

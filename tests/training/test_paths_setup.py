@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import shutil
+import sys
 import tarfile
 import zipfile
 from pathlib import Path
@@ -21,6 +22,7 @@ from lib_stylemix.training.runner import run_training
 from lib_stylemix.training.setup import (
     CPU_INDEX,
     SetupPlan,
+    check_base_python,
     family_of_ref,
     family_of_source,
     place_source,
@@ -143,3 +145,27 @@ def test_default_tag_pins_numpy_below_2_and_says_what_torch_costs(tmp_path):
     assert commands[0][-1] == "--system-site-packages" and not any("torch==2.1.2" in c for c in commands)
     assert "/opt/py/bin/python" in torch_notice(existing)
     assert [family_of_ref(r) for r in ("v0.8.7", "v0.9.1", "v0.10.1", "main")] == ["v0.8", "v0.9", "v0.10", "v0.10"]
+
+
+def test_setup_refuses_a_python_the_pinned_torch_has_no_wheels_for(tmp_path):
+    new = tmp_path / "py313"
+    new.write_text("#!/bin/sh\necho 3 13\n")
+    new.chmod(0o755)
+    with pytest.raises(StyleMixError, match=r"Python 3\.13, but the torch that sd-scripts v0\.9\.x needs"):
+        check_base_python(SetupPlan(tmp_path / "sd", base_python=str(new)))
+    check_base_python(SetupPlan(tmp_path / "sd", base_python=str(new), family="v0.10"))
+    check_base_python(SetupPlan(tmp_path / "sd", base_python=sys.executable))  # 3.10/3.11 here: fine
+
+
+def test_service_shows_what_the_gpu_handoff_did():
+    class Handoff:
+        note = "the webui runs on the CPU: handing over frees no memory"
+
+        def release(self):
+            pass
+
+        def restore(self):
+            pass
+
+    service = train_logic.TrainingService(Path("unused.json"), Handoff())
+    assert service.handoff_note().endswith("frees no memory")
