@@ -152,7 +152,7 @@ def _cmd_setup(args: argparse.Namespace) -> int:
         else:
             say(torch_notice(plan))
             for command in commands:
-                print(" ".join(command))
+                print(" ".join(_quote(part) for part in command))
         return 0
     run_setup(plan, echo=say)
     say(f"sd-scripts installed in {plan.target}; check: python -m lib_stylemix sd-scripts check --sd-scripts "

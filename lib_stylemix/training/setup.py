@@ -9,6 +9,7 @@ v0.8/v0.9 pin opencv-python 4.8.1.78, which breaks on numpy 2, and nothing caps 
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 import subprocess
 import sys
@@ -211,7 +212,7 @@ def run_setup(plan: SetupPlan, *, echo: Callable[[str], None] = print) -> None:
     check_base_python(plan)
     echo(torch_notice(plan))
     first = fetch_step(plan)
-    echo("$ " + " ".join(first))
+    echo("$ " + shlex.join(first))
     if plan.source is None:
         _call(first, None)
     else:
@@ -222,7 +223,7 @@ def run_setup(plan: SetupPlan, *, echo: Callable[[str], None] = print) -> None:
     marker = {"ref": plan.ref if plan.source is None else f"local:{plan.source.name}", "family": plan.family}
     (target / SETUP_MARKER).write_text(json.dumps(marker), encoding="utf-8")
     for command in setup_commands(plan):
-        echo("$ " + " ".join(command))
+        echo("$ " + shlex.join(command))
         _call(command, target)
 
 
