@@ -17,6 +17,11 @@ DEFAULT_OUTPUT_ROOT = Path("models") / "Lora" / "stylemix"
 
 
 def register(subparsers) -> None:
+    _register_sd_scripts(subparsers)
+    _register_train(subparsers)
+
+
+def _register_sd_scripts(subparsers) -> None:
     sd = subparsers.add_parser("sd-scripts", help="install or check the kohya sd-scripts used for training")
     sd_sub = sd.add_subparsers(dest="sd_command", metavar="ACTION")
     sd_sub.required = True
@@ -44,6 +49,8 @@ def register(subparsers) -> None:
     check.add_argument("--json", action="store_true")
     check.set_defaults(func=_cmd_check)
 
+
+def _register_train(subparsers) -> None:
     train = subparsers.add_parser("train", help="train a style LoRA with sd-scripts (plan, run, queue)")
     train_sub = train.add_subparsers(dest="train_command", metavar="ACTION")
     train_sub.required = True

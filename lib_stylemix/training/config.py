@@ -235,20 +235,29 @@ def pick_optimizer(settings: TrainSettings, env: EnvInfo | None) -> str:
     return settings.optimizer_type
 
 
+@dataclass(frozen=True)
+class JobNames:
+    """What one job trains on and where it writes (the part of the TOML that names the job)."""
+
+    arch: str
+    base_model: Path
+    train_data_dir: Path
+    output_dir: Path
+    slug: str
+    style: str
+
+
 def build_toml_args(
-    *,
-    arch: str,
-    base_model: Path,
-    train_data_dir: Path,
-    output_dir: Path,
-    slug: str,
-    style: str,
+    names: JobNames,
     settings: TrainSettings,
+    *,
     optimizer: str,
     sample_prompts_path: Path | None,
     family: str = DEFAULT_FAMILY,
 ) -> dict[str, Any]:
     """The `--config_file` contents: flat keys that are sd-scripts argparse dests, with argparse's types."""
+    arch, base_model, train_data_dir, output_dir, slug, style = (
+        names.arch, names.base_model, names.train_data_dir, names.output_dir, names.slug, names.style)  # fmt: skip
     sdxl = arch == "sdxl"
     size = settings.resolution or (1024 if sdxl else 512)
     unet_only = settings.network_train_unet_only if settings.network_train_unet_only is not None else sdxl
@@ -398,13 +407,8 @@ def plan_training(
         prompts_text = build_sample_prompts(captions, settings.sample_count, size, settings.seed) or None
         prompts_path = config_dir / f"{slug}-{stamp}-prompts.txt" if prompts_text else None
     toml_args = build_toml_args(
-        arch=arch,
-        base_model=base,
-        train_data_dir=train_dir,
-        output_dir=output_dir,
-        slug=slug,
-        style=style,
-        settings=settings,
+        JobNames(arch=arch, base_model=base, train_data_dir=train_dir, output_dir=output_dir, slug=slug, style=style),
+        settings,
         optimizer=optimizer,
         sample_prompts_path=prompts_path,
         family=sd.family,

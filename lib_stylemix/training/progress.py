@@ -69,6 +69,18 @@ class ProgressEvent:
         return SAMPLING + (f" ({', '.join(parts)})" if parts else "")
 
 
+def _step_update(m: re.Match[str]) -> dict:
+    """Updates for one `steps:` bar: position, ETA, percent and (when shown) the running loss."""
+    step, total = int(m.group(2)), int(m.group(3))
+    updates: dict = {"step": step, "total": total, "eta_s": _clock_seconds(m.group(5)), "stage": TRAINING}
+    if total:
+        updates["percent"] = 100.0 * step / total
+    if m.group(8):
+        with contextlib.suppress(ValueError):
+            updates["loss"] = float(m.group(8))
+    return updates
+
+
 def _sampling_update(line: str, state: ProgressEvent) -> dict | None:
     """Updates for a sample-generation line (start, one prompt, a pipeline bar), else None."""
     if _SAMPLING.search(line) is not None:
@@ -101,13 +113,7 @@ class ProgressParser:
         stripped = line.strip()
         if (m := _STEPS.match(stripped)) is not None:
             kind = "step"
-            step, total = int(m.group(2)), int(m.group(3))
-            updates.update(step=step, total=total, eta_s=_clock_seconds(m.group(5)), stage=TRAINING)
-            if total:
-                updates["percent"] = 100.0 * step / total
-            if m.group(8):
-                with contextlib.suppress(ValueError):
-                    updates["loss"] = float(m.group(8))
+            updates.update(_step_update(m))
         elif (m := _EPOCH.match(stripped)) is not None:
             kind = "epoch"
             updates.update(epoch=int(m.group(1)), epochs=int(m.group(2)), stage=TRAINING)

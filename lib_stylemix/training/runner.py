@@ -334,10 +334,16 @@ class TrainingRunner:
                     if log is not None:
                         log.write(f"# StyleMix: file callback failed: {type(exc).__name__}: {exc}\n")
 
+    def _written_now(self, path: str) -> bool:
+        """True for a file this run wrote (an earlier attempt's files are neither announced again nor marked)."""
+        try:
+            return Path(path).stat().st_mtime >= self._started_at - 2
+        except OSError:
+            return False
+
     def _mark_cut(self, path: str, problem: str, log) -> None:
         """A file this run left unfinished: rename it so nothing lists it as a LoRA."""
-        written_now = Path(path).stat().st_mtime >= self._started_at - 2
-        marked = mark_incomplete(path) if written_now else None
+        marked = mark_incomplete(path) if self._written_now(path) else None
         if marked is not None:
             self._incomplete.append(str(marked))
         if log is not None and not log.closed:
@@ -354,7 +360,7 @@ class TrainingRunner:
         """After the trainer ended: announce what is complete, mark what this run left cut."""
         with open(self.log_path, "a", encoding="utf-8", newline="\n") as log:
             self._pending_files += [f for f in self.job.expected_files if f not in self._pending_files
-                                    and f not in self._announced and Path(f).exists()]  # fmt: skip
+                                    and f not in self._announced and self._written_now(f)]  # fmt: skip
             self._announce_pending(log, final=True)
 
     def _judge(self) -> TrainResult:
