@@ -3,6 +3,7 @@ announced or recorded, is renamed to `*.incomplete`, and does not break the Epoc
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -117,3 +118,22 @@ def test_epochs_panel_skips_a_cut_file_instead_of_failing_the_run(tmp_path):
     (tmp_path / "style-000002.safetensors").unlink()
     with pytest.raises(StyleMixError, match=r"style-000003\.safetensors: not a readable safetensors file"):
         find_run(tmp_path, "style")
+
+
+def test_an_earlier_attempts_files_are_neither_announced_again_nor_marked(job, fake_env):
+    """A resumed queue entry: epoch files of the earlier attempt (one complete, one cut) stay as they are."""
+    out = Path(job.output_dir)
+    out.mkdir(parents=True)
+    old = lora(out / "inkwash-000001.safetensors", 1)
+    cut = out / "inkwash-000002.safetensors"
+    cut.write_bytes(old.read_bytes()[:40])
+    past = time.time() - 3600
+    for path in (old, cut):
+        os.utime(path, (past, past))
+    fake_env(FAKE_MODE="fail", FAKE_FAIL_AT_EPOCH="1")
+    announced: list[str] = []
+    runner = TrainingRunner(job, on_file=announced.append, own_files=frozenset({str(old), str(cut)}))
+    runner.start()
+    result = runner.wait(timeout=60)
+    assert result.status == "failed" and announced == [] and result.incomplete == []
+    assert cut.exists() and result.files == [str(old)]
