@@ -137,3 +137,11 @@ def test_an_earlier_attempts_files_are_neither_announced_again_nor_marked(job, f
     result = runner.wait(timeout=60)
     assert result.status == "failed" and announced == [] and result.incomplete == []
     assert cut.exists() and result.files == [str(old)]
+
+
+def test_queue_entries_stored_before_this_version_still_load(job):
+    from lib_stylemix.training.config import TrainJob
+
+    old = {k: v for k, v in job.to_dict().items() if k not in ("device", "notes", "sd_version")}
+    again = TrainJob.from_dict(old)
+    assert again.command == job.command and again.notes == [] and again.device == ""
