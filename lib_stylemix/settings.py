@@ -31,6 +31,7 @@ class StyleMixSettings:
 
     sd_scripts_dir: str = ""
     sd_scripts_python: str = ""
+    sd_scripts_tokenizer_dir: str = ""  # empty: <extension>/data/tokenizer-cache (sd-scripts' CLIP tokenizer cache)
     dataset_output_dir: str = "outputs/stylemix/datasets"
     restyle_output_dir: str = "outputs/stylemix/restyle"
     training_output_dir: str = "outputs/stylemix/training"

@@ -9,12 +9,14 @@ epoch, because it is what training writes when it finishes.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import re
 from pathlib import Path
 
 from lib_stylemix.errors import StyleMixError
 
 EPOCH_SUFFIX = re.compile(r"^(?P<run>.+)-(?P<epoch>\d{6})$")
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,23 +67,34 @@ def _epoch_from_metadata(metadata: dict[str, str]) -> int | None:
     return int(value) if value.isdigit() else None
 
 
-def find_run(folder: str | Path, run: str) -> list[EpochFile]:
+def find_run(folder: str | Path, run: str, skipped: list[str] | None = None) -> list[EpochFile]:
     """The epoch files of `run` in `folder`, oldest epoch first, the final file last.
 
-    Raises `StyleMixError` when the folder does not exist or holds no file of that run, or when two files
-    claim the same epoch (the grid would be ambiguous).
+    A file that cannot be read (e.g. cut by a cancelled training) is skipped with a warning and its reason is
+    appended to `skipped`. Raises `StyleMixError` when the folder does not exist or holds no readable file of
+    that run, or when two files claim the same epoch (the grid would be ambiguous).
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise StyleMixError(f"{folder}: not a folder")
     files: list[EpochFile] = []
+    unreadable: list[str] = []
     for path in sorted(folder.glob("*.safetensors")):
         base, name_epoch = split_run_name(path.stem)
         if base != run:
             continue
-        metadata_epoch = _epoch_from_metadata(read_metadata(path))
+        try:
+            metadata_epoch = _epoch_from_metadata(read_metadata(path))
+        except StyleMixError as exc:
+            log.warning("StyleMix: skipped %s", exc)
+            unreadable.append(str(exc))
+            continue
         final = name_epoch is None
         files.append(EpochFile(path, run, metadata_epoch if metadata_epoch is not None else name_epoch, final))
+    if skipped is not None:
+        skipped.extend(unreadable)
+    if not files and unreadable:
+        raise StyleMixError(unreadable[0] + (f" (and {len(unreadable) - 1} more)" if len(unreadable) > 1 else ""))
     if not files:
         raise StyleMixError(f"{folder}: no LoRA files of the training run {run!r} (like {run}-000001.safetensors, …)")
     seen: dict[int, Path] = {}

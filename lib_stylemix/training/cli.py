@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import signal
 import sys
 from pathlib import Path
@@ -16,14 +17,28 @@ DEFAULT_OUTPUT_ROOT = Path("models") / "Lora" / "stylemix"
 
 
 def register(subparsers) -> None:
+    _register_sd_scripts(subparsers)
+    _register_train(subparsers)
+
+
+def _register_sd_scripts(subparsers) -> None:
     sd = subparsers.add_parser("sd-scripts", help="install or check the kohya sd-scripts used for training")
     sd_sub = sd.add_subparsers(dest="sd_command", metavar="ACTION")
     sd_sub.required = True
 
-    setup = sd_sub.add_parser("setup", help="clone kohya-ss/sd-scripts at a pinned tag and create its venv")
+    setup = sd_sub.add_parser("setup", help="install kohya-ss/sd-scripts (pinned tag or a local copy) with its venv")
     setup.add_argument("dir", type=Path, help="new folder for sd-scripts")
     setup.add_argument("--ref", default=None, help="git tag/branch to check out (default: v0.9.1)")
+    setup.add_argument(
+        "--from", dest="source", type=Path, default=None, metavar="DIR|ARCHIVE",
+        help="install from a local sd-scripts checkout or a .zip/.tar.gz archive instead of git clone",
+    )  # fmt: skip
     setup.add_argument("--python", default=None, help="Python used to create the venv (default: this one)")
+    setup.add_argument(
+        "--torch", choices=("pypi", "cpu", "existing"), default="pypi",
+        help="pypi: the PyPI build (on Linux the CUDA build, a multi-GB download); cpu: the small CPU-only build; "
+        "existing: no torch download, the venv sees the torch installed in --python",
+    )  # fmt: skip
     setup.add_argument("--torch-index", default=None, help="pip index URL for torch, e.g. a CUDA wheel index")
     setup.add_argument("--dry-run", action="store_true", help="only print the commands")
     setup.add_argument("--json", action="store_true", help="print the commands as JSON")
@@ -34,6 +49,8 @@ def register(subparsers) -> None:
     check.add_argument("--json", action="store_true")
     check.set_defaults(func=_cmd_check)
 
+
+def _register_train(subparsers) -> None:
     train = subparsers.add_parser("train", help="train a style LoRA with sd-scripts (plan, run, queue)")
     train_sub = train.add_subparsers(dest="train_command", metavar="ACTION")
     train_sub.required = True
@@ -94,6 +111,11 @@ def _add_plan_args(parser: argparse.ArgumentParser) -> None:
         help="change a setting or any known sd-scripts option, e.g. --set max_train_epochs=10",
     )  # fmt: skip
     parser.add_argument("--output-root", type=Path, default=DEFAULT_OUTPUT_ROOT, help="LoRAs go to ROOT/<style>/")
+    parser.add_argument(
+        "--tokenizer-cache-dir", default=None, metavar="DIR",
+        help="where sd-scripts keeps the CLIP tokenizers it downloads at the first run (default: the extension's "
+        "data/tokenizer-cache); copy it to train offline",
+    )  # fmt: skip
     _add_location(parser)
 
 
@@ -112,24 +134,38 @@ def _add_state(parser: argparse.ArgumentParser) -> None:
 # -- handlers ---------------------------------------------------------------------------------------------
 
 
-def _cmd_setup(args: argparse.Namespace) -> int:
-    from lib_stylemix.training.locate import DEFAULT_REF, run_setup, setup_commands
+def _setup_plan(args: argparse.Namespace):
+    from lib_stylemix.training.locate import DEFAULT_REF, absolute
+    from lib_stylemix.training.setup import SetupPlan, family_of_ref, family_of_source
 
-    target = args.dir.expanduser().resolve()
-    commands = setup_commands(
-        target, ref=args.ref or DEFAULT_REF, base_python=args.python, torch_index=args.torch_index
-    )
+    ref = args.ref or DEFAULT_REF
+    source = absolute(args.source) if args.source else None
+    if source is not None and not source.exists():
+        raise StyleMixError(f"{source}: --from folder or archive does not exist")
+    family = family_of_source(source) if source is not None else family_of_ref(ref)
+    return SetupPlan(target=absolute(args.dir), ref=ref, source=source, base_python=args.python, torch=args.torch,
+                     torch_index=args.torch_index, family=family)  # fmt: skip
+
+
+def _cmd_setup(args: argparse.Namespace) -> int:
+    from lib_stylemix.training.setup import fetch_step, run_setup, setup_commands, torch_notice
+
+    plan = _setup_plan(args)
+    commands = [fetch_step(plan), *setup_commands(plan)]
+    document = {"dir": str(plan.target), "family": plan.family, "torch": torch_notice(plan), "commands": commands}
     if args.dry_run:
         if args.json:
-            emit_json({"dir": str(target), "commands": commands})
+            emit_json(document)
         else:
+            say(torch_notice(plan))
             for command in commands:
-                print(" ".join(command))
+                print(" ".join(_quote(part) for part in command))
         return 0
-    run_setup(target, commands, echo=say)
-    say(f"sd-scripts installed in {target}; check: python -m lib_stylemix sd-scripts check --sd-scripts {target}")
+    run_setup(plan, echo=say)
+    say(f"sd-scripts installed in {plan.target}; check: python -m lib_stylemix sd-scripts check --sd-scripts "
+        f"{plan.target}")  # fmt: skip
     if args.json:
-        emit_json({"dir": str(target), "commands": commands})
+        emit_json(document)
     return 0
 
 
@@ -140,20 +176,24 @@ def _locate(args: argparse.Namespace):
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from lib_stylemix.training.locate import check_sd_scripts
+    from lib_stylemix.training.probe import check_sd_scripts
 
     report = check_sd_scripts(_locate(args))
     if args.json:
         emit_json(report.to_dict())
     else:
-        say(f"sd-scripts: {report.root} (found via {report.source})")
+        say(f"sd-scripts: {report.root} (found via {report.source}; {report.version}, {report.family}.x options)")
         say(f"python:     {report.python}")
         if report.env:
             env = report.env
             say(
                 f"versions:   python {env.python}, torch {env.torch}, accelerate {env.accelerate}, "
-                f"diffusers {env.diffusers}, transformers {env.transformers}, bitsandbytes {env.bitsandbytes_version}"
+                f"diffusers {env.diffusers}, transformers {env.transformers}, bitsandbytes {env.bitsandbytes_version}, "
+                f"numpy {env.numpy}, opencv {env.opencv}"
             )
+            imported = {True: "OK", False: "FAILED", None: "not tried"}[env.sd_scripts_import]
+            say(f"import library.train_util: {imported}; CUDA: {'yes' if env.cuda else 'no'}; "
+                f"bitsandbytes on GPU: {'yes' if env.bitsandbytes_gpu else 'no'}")  # fmt: skip
         for note in report.notes:
             say(f"note: {note}")
         for problem in report.problems:
@@ -166,6 +206,8 @@ def _plan(args: argparse.Namespace):
     from lib_stylemix.training.config import TrainSettings, apply_overrides, plan_training
 
     settings = apply_overrides(TrainSettings(), args.overrides)
+    if getattr(args, "tokenizer_cache_dir", None):
+        settings = dataclasses.replace(settings, tokenizer_cache_dir=args.tokenizer_cache_dir)
     return plan_training(
         args.dataset,
         args.base_model,
@@ -196,6 +238,8 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         say(f"config {job.config_path}:")
         print(job.config_text, end="")
         say(f"files: {len(job.expected_files)} (final {job.final_file})")
+        for note in job.notes:
+            say(f"note: {note}")
     if problem:
         say(f"not ready: {problem}")
     return 0 if problem is None else 1
@@ -231,13 +275,20 @@ class _ConsoleProgress:
             )
             sys.stderr.flush()
             self._drawn = True
-        elif event.kind in {"start", "epoch", "file", "no_data"} and not self.show_log:
+        elif event.kind == "sample" and self.tty:
+            sys.stderr.write(f"\r{event.describe():<60}")
+            sys.stderr.flush()
+            self._drawn = True
+        elif event.kind in {"start", "epoch", "file", "no_data"} or (event.kind == "sample" and event.sample == 0):
+            if self.show_log:
+                return
             self._clear()
             text = {
                 "start": f"training: {event.total} steps, {event.epochs} epochs",
                 "epoch": f"epoch {event.epoch}/{event.epochs}",
                 "file": f"saving {event.new_file}",
                 "no_data": event.line.strip(),
+                "sample": "generating sample images",
             }[event.kind]
             say(text)
 
@@ -248,14 +299,17 @@ class _ConsoleProgress:
 
 
 @contextlib.contextmanager
-def _stop_signals_interrupt():
-    """SIGTERM/SIGHUP act like Ctrl-C while training, so the trainer (in its own session) is stopped too."""
+def _stop_signals_cancel(flag):
+    """Ctrl-C, SIGTERM and SIGHUP cancel the training (the trainer, in its own session, is stopped too) and
+    the command still reports the outcome; a second signal interrupts at once."""
 
     def interrupt(signum, frame):
-        raise KeyboardInterrupt
+        if flag.cancelled():
+            raise KeyboardInterrupt
+        flag.cancel()
 
     previous = {}
-    for name in ("SIGTERM", "SIGHUP"):
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
         sig = getattr(signal, name, None)
         if sig is not None:
             with contextlib.suppress(ValueError, OSError):  # not in the main thread
@@ -272,21 +326,28 @@ def _summary(job, result) -> dict[str, Any]:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from lib_stylemix.seams import CancelFlag
     from lib_stylemix.training.runner import run_training
     from lib_stylemix.training.validate import validate_job
 
     job = _plan(args)
     validate_job(job)
     say(f"training {job.style!r} ({job.arch}) -> {job.output_dir}; log {job.log_path}")
+    for note in job.notes:
+        say(f"note: {note}")
     printer = _ConsoleProgress(args.show_log)
-    with _stop_signals_interrupt():
-        result = run_training(job, on_event=printer, grace_s=args.grace)
+    flag = CancelFlag()
+    with _stop_signals_cancel(flag):
+        result = run_training(job, on_event=printer, cancel=flag, grace_s=args.grace)
     printer._clear()
     if args.json:
         emit_json(_summary(job, result))
     if result.ok:
         say(f"done: {result.final_file} ({len(result.files)} files, {result.duration_s:.0f} s)")
         return 0
+    if result.status == "cancelled":
+        say(f"interrupted: training cancelled; {len(result.files)} finished file(s) kept")
+        return 130
     say(f"{result.status}: {result.error}")
     return 1
 
@@ -306,6 +367,7 @@ def _cmd_queue_add(args: argparse.Namespace) -> int:
 
 
 def _cmd_queue_run(args: argparse.Namespace) -> int:
+    from lib_stylemix.seams import CancelFlag
     from lib_stylemix.training.queue import SUCCEEDED, TrainingQueue
 
     queue = TrainingQueue(args.state)
@@ -322,13 +384,18 @@ def _cmd_queue_run(args: argparse.Namespace) -> int:
         printer._clear()
         say(f"[{entry.id}] {entry.job.style!r}: {entry.status}" + (f" ({entry.error})" if entry.error else ""))
 
-    kwargs = {"on_event": on_event, "on_file": on_file, "on_entry_done": on_done, "grace_s": args.grace}
-    with _stop_signals_interrupt():
+    flag = CancelFlag()
+    kwargs = {"on_event": on_event, "on_file": on_file, "on_entry_done": on_done, "grace_s": args.grace,
+              "cancel": flag}  # fmt: skip
+    with _stop_signals_cancel(flag):
         ran = queue.resume(**kwargs) if args.resume else queue.run(**kwargs)
     if args.json:
         emit_json({"ran": [e.id for e in ran], **queue.status()})
     if not ran:
         say("nothing pending")
+    if flag.cancelled():
+        say("interrupted: queue cancelled; the remaining trainings stay pending")
+        return 130
     return 0 if all(e.status == SUCCEEDED for e in ran) else 1
 
 

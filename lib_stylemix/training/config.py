@@ -3,6 +3,10 @@
 The job is data (command, cwd, env, TOML text, expected files) so it can be shown, stored in the queue and
 checked before anything runs. Defaults follow the published style experiment: 20 epochs saved every epoch,
 512 px, rank 32 / alpha 16, lr 1e-4, fp16 files, `.txt` captions, cached latents, fixed seed.
+
+What the machine can do decides three defaults: mixed precision (fp16 with CUDA, `no` on a CPU-only torch),
+the optimizer (AdamW8bit only when bitsandbytes really ran on the GPU) and the options' types (the detected
+sd-scripts release family, see sd_args).
 """
 
 from __future__ import annotations
@@ -16,13 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import tomli_w
-
 from lib_stylemix.errors import StyleMixError
 from lib_stylemix.training.arch import detect_arch
 from lib_stylemix.training.dataset import resolve_train_data_dir, scan_dataset
-from lib_stylemix.training.locate import EnvInfo, SdScripts, probe_environment
-from lib_stylemix.training.sd_args import KNOWN_ARGS, check_value, coerce
+from lib_stylemix.training.locate import DEFAULT_TOKENIZER_DIR, SdScripts
+from lib_stylemix.training.probe import EnvInfo, memory_need, probe_environment
+from lib_stylemix.training.sd_args import DEFAULT_FAMILY, KNOWN_ARGS, adapt_value, check_value, coerce
+from lib_stylemix.training.tokenizers import tokenizer_note
+from lib_stylemix.training.toml_flat import dumps_flat
 
 RUN_ENV = {"PYTHONUNBUFFERED": "1", "PYTHONIOENCODING": "utf-8", "ACCELERATE_DISABLE_RICH": "1"}
 
@@ -42,7 +47,7 @@ class TrainSettings:
     learning_rate: float = 1e-4
     lr_scheduler: str = "constant"
     train_batch_size: int = 1
-    mixed_precision: str = "fp16"
+    mixed_precision: str | None = None  # None: fp16 when sd-scripts' torch has CUDA, else "no"
     save_precision: str = "fp16"
     optimizer_type: str | None = None  # None: AdamW8bit if bitsandbytes imports in sd-scripts' venv, else AdamW
     caption_extension: str = ".txt"
@@ -59,6 +64,7 @@ class TrainSettings:
     num_cpu_threads_per_process: int = 1
     use_accelerate: bool | None = None  # None: use `accelerate launch` when accelerate is installed
     overwrite: bool = False  # replace existing LoRA files of the same name in the output folder
+    tokenizer_cache_dir: str | None = None  # None: the extension's data/tokenizer-cache folder
     extra: dict[str, Any] = field(default_factory=dict)  # any other sd-scripts option (checked against sd_args)
 
 
@@ -72,6 +78,8 @@ _OWN_KINDS = {
 }
 _OPTIONAL = {
     "resolution",
+    "mixed_precision",
+    "tokenizer_cache_dir",
     "optimizer_type",
     "gradient_checkpointing",
     "network_train_unet_only",
@@ -131,6 +139,9 @@ class TrainJob:
     overwrite: bool
     log_path: str
     estimated_bytes: int  # all expected LoRA files together (what the free-disk check needs)
+    device: str = ""  # "cuda" or "cpu" as probed ("" = not probed)
+    notes: list[str] = field(default_factory=list)  # said before the run starts (memory need, downloads)
+    sd_version: str = ""  # the sd-scripts version label and release family the options were written for
 
     @property
     def bytes_per_file(self) -> int:
@@ -143,10 +154,12 @@ class TrainJob:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainJob:
         names = {f.name for f in dataclasses.fields(cls)}
-        missing = names - set(data)
+        required = {f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING
+                    and f.default_factory is dataclasses.MISSING}  # fmt: skip
+        missing = required - set(data)
         if missing:
             raise StyleMixError(f"stored training job is missing {', '.join(sorted(missing))}")
-        return cls(**{k: data[k] for k in names})
+        return cls(**{k: data[k] for k in names if k in data})
 
 
 def slugify(name: str) -> str:
@@ -195,23 +208,56 @@ def build_sample_prompts(captions: list[str], count: int, size: int, seed: int) 
 
 
 def _resolve_env(sd: SdScripts, env: EnvInfo | None, settings: TrainSettings) -> EnvInfo | None:
-    needs_probe = settings.optimizer_type is None or settings.use_accelerate is None
+    needs_probe = settings.optimizer_type is None or settings.use_accelerate is None or settings.mixed_precision is None
     return env if env is not None or not needs_probe else probe_environment(sd)
 
 
+def pick_precision(settings: TrainSettings, env: EnvInfo | None) -> str:
+    """fp16 needs CUDA: on a CPU-only torch it fails with a dtype error after the whole model load."""
+    cuda = env.cuda if env is not None else None
+    if settings.mixed_precision is None:
+        return "no" if cuda is False else "fp16"
+    if settings.mixed_precision == "fp16" and cuda is False:
+        raise StyleMixError(
+            "mixed_precision=fp16 needs a CUDA GPU, and sd-scripts' torch has no CUDA: "
+            "use mixed_precision=no (or auto) to train on the CPU"
+        )
+    return settings.mixed_precision
+
+
+def pick_optimizer(settings: TrainSettings, env: EnvInfo | None) -> str:
+    """AdamW8bit only where bitsandbytes really ran on the GPU (it imports with a warning without one)."""
+    if settings.optimizer_type is None:
+        return "AdamW8bit" if env is not None and env.bitsandbytes_gpu else "AdamW"
+    if "8bit" in settings.optimizer_type.lower() and env is not None and not env.bitsandbytes_gpu:
+        reason = "there is no CUDA GPU" if env.cuda is False else "bitsandbytes has no working GPU support"
+        raise StyleMixError(f"optimizer_type={settings.optimizer_type}: {reason}; use AdamW (or leave it on auto)")
+    return settings.optimizer_type
+
+
+@dataclass(frozen=True)
+class JobNames:
+    """What one job trains on and where it writes (the part of the TOML that names the job)."""
+
+    arch: str
+    base_model: Path
+    train_data_dir: Path
+    output_dir: Path
+    slug: str
+    style: str
+
+
 def build_toml_args(
-    *,
-    arch: str,
-    base_model: Path,
-    train_data_dir: Path,
-    output_dir: Path,
-    slug: str,
-    style: str,
+    names: JobNames,
     settings: TrainSettings,
+    *,
     optimizer: str,
     sample_prompts_path: Path | None,
+    family: str = DEFAULT_FAMILY,
 ) -> dict[str, Any]:
     """The `--config_file` contents: flat keys that are sd-scripts argparse dests, with argparse's types."""
+    arch, base_model, train_data_dir, output_dir, slug, style = (
+        names.arch, names.base_model, names.train_data_dir, names.output_dir, names.slug, names.style)  # fmt: skip
     sdxl = arch == "sdxl"
     size = settings.resolution or (1024 if sdxl else 512)
     unet_only = settings.network_train_unet_only if settings.network_train_unet_only is not None else sdxl
@@ -222,7 +268,7 @@ def build_toml_args(
         "output_name": slug,
         "save_model_as": "safetensors",
         "save_precision": settings.save_precision,
-        "mixed_precision": settings.mixed_precision,
+        "mixed_precision": settings.mixed_precision or "fp16",
         "network_module": "networks.lora",
         "network_dim": settings.network_dim,
         "network_alpha": float(settings.network_alpha),
@@ -236,6 +282,7 @@ def build_toml_args(
         "caption_extension": settings.caption_extension,
         "seed": settings.seed,
         "max_data_loader_n_workers": settings.max_data_loader_n_workers,
+        "tokenizer_cache_dir": str(Path(settings.tokenizer_cache_dir or DEFAULT_TOKENIZER_DIR).expanduser().resolve()),
         "console_log_simple": True,
         "training_comment": f"StyleMix style {style!r}",
     }
@@ -257,15 +304,38 @@ def build_toml_args(
         args.update(
             sample_prompts=str(sample_prompts_path), sample_every_n_epochs=1, sample_sampler=settings.sample_sampler
         )
-    args.update(settings.extra)
+    args.update({key: adapt_value(key, value, family) for key, value in settings.extra.items()})
     if sdxl and args.get("cache_text_encoder_outputs"):
         clashing = [k for k in ("shuffle_caption", "caption_dropout_rate", "caption_tag_dropout_rate") if args.get(k)]
         if clashing:
             args.pop("cache_text_encoder_outputs")
     for key, value in args.items():
-        check_value(key, value, sdxl=sdxl)
+        check_value(key, value, sdxl=sdxl, family=family)
     _check_combinations(args, sdxl)
+    _check_buckets(args)
     return args
+
+
+def _check_buckets(args: dict[str, Any]) -> None:
+    """sd-scripts asserts min_bucket_reso <= resolution <= max_bucket_reso (after rounding both to
+    bucket_reso_steps) once the model is loaded; refuse here instead."""
+    if not args.get("enable_bucket"):
+        return
+    size = [int(part) for part in str(args["resolution"]).split(",") if part.strip()]
+    steps = int(args.get("bucket_reso_steps", 64)) or 64
+    low, high = int(args.get("min_bucket_reso", 256)), int(args.get("max_bucket_reso", 1024))
+    low -= low % steps
+    high += (steps - high % steps) % steps
+    if min(size) < low:
+        raise StyleMixError(
+            f"resolution {min(size)} is below min_bucket_reso {low} (buckets on): sd-scripts would stop after loading "
+            f"the model; set min_bucket_reso={min(size) - min(size) % steps or steps} or lower, or enable_bucket=false"
+        )
+    if max(size) > high:
+        raise StyleMixError(
+            f"resolution {max(size)} is above max_bucket_reso {high} (buckets on): set max_bucket_reso={max(size)} "
+            "or higher"
+        )
 
 
 def _check_combinations(args: dict[str, Any], sdxl: bool) -> None:
@@ -322,7 +392,8 @@ def plan_training(
     slug = slugify(style)
     output_dir = Path(output_root).expanduser().resolve() / slug
     env = _resolve_env(sd, env, settings)
-    optimizer = settings.optimizer_type or ("AdamW8bit" if env is not None and env.bitsandbytes else "AdamW")
+    optimizer = pick_optimizer(settings, env)
+    settings = dataclasses.replace(settings, mixed_precision=pick_precision(settings, env))
     use_accelerate = settings.use_accelerate
     if use_accelerate is None:
         use_accelerate = env is not None and env.accelerate is not None
@@ -336,15 +407,11 @@ def plan_training(
         prompts_text = build_sample_prompts(captions, settings.sample_count, size, settings.seed) or None
         prompts_path = config_dir / f"{slug}-{stamp}-prompts.txt" if prompts_text else None
     toml_args = build_toml_args(
-        arch=arch,
-        base_model=base,
-        train_data_dir=train_dir,
-        output_dir=output_dir,
-        slug=slug,
-        style=style,
-        settings=settings,
+        JobNames(arch=arch, base_model=base, train_data_dir=train_dir, output_dir=output_dir, slug=slug, style=style),
+        settings,
         optimizer=optimizer,
         sample_prompts_path=prompts_path,
+        family=sd.family,
     )
     script = sd.script(arch)
     ext = toml_args["save_model_as"]
@@ -366,7 +433,7 @@ def plan_training(
         cwd=str(sd.root),
         env=dict(RUN_ENV),
         config_path=str(config_path),
-        config_text=tomli_w.dumps(toml_args),
+        config_text=dumps_flat(toml_args),
         toml_args=toml_args,
         sample_prompts_path=str(prompts_path) if prompts_path else None,
         sample_prompts_text=prompts_text,
@@ -376,4 +443,17 @@ def plan_training(
         overwrite=settings.overwrite,
         log_path=str(output_dir / "logs" / f"{slug}-{stamp}.log"),
         estimated_bytes=per_file * len(files),
+        device="" if env is None or env.cuda is None else ("cuda" if env.cuda else "cpu"),
+        notes=_notes(arch, env, toml_args),
+        sd_version=f"{sd.version} ({sd.family}.x options)",
     )
+
+
+def _notes(arch: str, env: EnvInfo | None, toml_args: dict[str, Any]) -> list[str]:
+    notes = [f"{arch.upper()} training {memory_need(arch, env.cuda if env is not None else None)}"]
+    if env is not None and env.cuda is False:
+        notes.append("no CUDA in sd-scripts' torch: mixed_precision=no, optimizer without 8-bit states")
+    download = tokenizer_note(Path(toml_args["tokenizer_cache_dir"]), arch, bool(toml_args.get("v2")))
+    if download:
+        notes.append(download)
+    return notes

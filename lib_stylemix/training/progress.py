@@ -2,6 +2,10 @@
 
 Only lines starting with `steps:` are training progress; the latent-caching bars look alike but have no
 `steps:` label. Patterns follow the lines sd-scripts prints in v0.8.7 … v0.10 (fact sheet §4.2).
+
+While sd-scripts generates sample images the `steps:` bar stands still for as long as the samples take; the
+"generating sample images" line, the `prompt:` lines and the diffusion pipeline's unlabelled bars are turned
+into a "generating samples" stage so a watcher sees the run move.
 """
 
 from __future__ import annotations
@@ -19,6 +23,10 @@ _STEPS = re.compile(
 )
 _CHECKPOINT = re.compile(r"saving checkpoint:\s*(.+?)\s*$")
 _NO_DATA = re.compile(r"No data found", re.IGNORECASE)
+_SAMPLING = re.compile(r"generating sample images at step\b[^:]*:\s*(\d+)")
+_PROMPT = re.compile(r"(?:^|\s)prompt:\s")
+_BARE_BAR = re.compile(r"^(\d+)%\|.*?\|\s*(\d+)/(\d+)\b")
+TRAINING, SAMPLING, SAVING = "training", "generating samples", "saving"
 
 
 def _clock_seconds(text: str) -> float | None:
@@ -32,7 +40,8 @@ def _clock_seconds(text: str) -> float | None:
 
 @dataclass(frozen=True)
 class ProgressEvent:
-    """A snapshot after one console line. `kind`: line|start|epoch|step|file|saved|no_data."""
+    """A snapshot after one console line. `kind`: line|start|epoch|step|file|saved|no_data|sample;
+    `stage`: what the trainer is doing now (training | generating samples | saving | None before training)."""
 
     kind: str
     line: str
@@ -45,6 +54,44 @@ class ProgressEvent:
     eta_s: float | None = None
     files: tuple[str, ...] = ()
     new_file: str | None = None
+    stage: str | None = None
+    sample: int | None = None  # sample image number within the current sampling round (1-based)
+    sample_step: int | None = None  # denoising step of that image
+    sample_steps: int | None = None
+
+    def describe(self) -> str:
+        """The stage in words, e.g. "generating samples (image 2, step 12/24)"."""
+        if self.stage != SAMPLING:
+            return self.stage or ""
+        parts = [f"image {self.sample}"] if self.sample else []
+        if self.sample_step is not None:
+            parts.append(f"step {self.sample_step}/{self.sample_steps}")
+        return SAMPLING + (f" ({', '.join(parts)})" if parts else "")
+
+
+def _step_update(m: re.Match[str]) -> dict:
+    """Updates for one `steps:` bar: position, ETA, percent and (when shown) the running loss."""
+    step, total = int(m.group(2)), int(m.group(3))
+    updates: dict = {"step": step, "total": total, "eta_s": _clock_seconds(m.group(5)), "stage": TRAINING}
+    if total:
+        updates["percent"] = 100.0 * step / total
+    if m.group(8):
+        with contextlib.suppress(ValueError):
+            updates["loss"] = float(m.group(8))
+    return updates
+
+
+def _sampling_update(line: str, state: ProgressEvent) -> dict | None:
+    """Updates for a sample-generation line (start, one prompt, a pipeline bar), else None."""
+    if _SAMPLING.search(line) is not None:
+        return {"stage": SAMPLING, "sample": 0, "sample_step": None, "sample_steps": None}
+    if state.stage != SAMPLING:
+        return None
+    if _PROMPT.search(line) is not None:
+        return {"sample": (state.sample or 0) + 1, "sample_step": None, "sample_steps": None}
+    if (m := _BARE_BAR.match(line)) is not None:
+        return {"sample_step": int(m.group(2)), "sample_steps": int(m.group(3))}
+    return None
 
 
 @dataclass
@@ -66,22 +113,19 @@ class ProgressParser:
         stripped = line.strip()
         if (m := _STEPS.match(stripped)) is not None:
             kind = "step"
-            step, total = int(m.group(2)), int(m.group(3))
-            updates.update(step=step, total=total, eta_s=_clock_seconds(m.group(5)))
-            if total:
-                updates["percent"] = 100.0 * step / total
-            if m.group(8):
-                with contextlib.suppress(ValueError):
-                    updates["loss"] = float(m.group(8))
+            updates.update(_step_update(m))
         elif (m := _EPOCH.match(stripped)) is not None:
             kind = "epoch"
-            updates.update(epoch=int(m.group(1)), epochs=int(m.group(2)))
+            updates.update(epoch=int(m.group(1)), epochs=int(m.group(2)), stage=TRAINING)
             if s.total is None:
                 updates["percent"] = 100.0 * (int(m.group(1)) - 1) / max(int(m.group(2)), 1)
         elif (m := _CHECKPOINT.search(stripped)) is not None:
             kind = "file"
             path = m.group(1)
-            updates.update(files=(*s.files, path) if path not in s.files else s.files, new_file=path)
+            updates.update(files=(*s.files, path) if path not in s.files else s.files, new_file=path, stage=SAVING)
+        elif (sampling := _sampling_update(stripped, s)) is not None:
+            kind = "sample"
+            updates.update(sampling)
         elif (m := _TOTAL.search(stripped)) is not None:
             kind = "start"
             updates.update(total=int(m.group(1)), percent=s.percent or 0.0)

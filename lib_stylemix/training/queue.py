@@ -19,6 +19,7 @@ from lib_stylemix.errors import StyleMixError
 from lib_stylemix.fsutil import write_atomic
 from lib_stylemix.seams import CancelToken, GpuHandoff, NoGpuHandoff
 from lib_stylemix.training.config import TrainJob
+from lib_stylemix.training.outputs import file_problem
 from lib_stylemix.training.progress import ProgressEvent
 from lib_stylemix.training.runner import TrainingRunner
 
@@ -287,8 +288,8 @@ class TrainingQueue:
 
     def _record_file(self, entry: QueueEntry, path: str, on_file: FileCallback | None) -> None:
         with self._lock:
-            if path in entry.files or not Path(path).exists():
-                return
+            if path in entry.files or file_problem(path) is not None:
+                return  # only complete files are recorded (a cut one would break every later reader)
             entry.files.append(path)
             self._save()
         if on_file is not None:

@@ -26,14 +26,18 @@ from lib_stylemix.errors import CancelledError, StyleMixError
 from lib_stylemix.fsutil import write_atomic
 from lib_stylemix.seams import CancelToken, GpuHandoff, NoGpuHandoff
 from lib_stylemix.training.config import TrainJob
+from lib_stylemix.training.outputs import file_problem, mark_incomplete
 from lib_stylemix.training.procutil import kill_tree, popen_group_kwargs
 from lib_stylemix.training.progress import LineSplitter, ProgressEvent, ProgressParser
+from lib_stylemix.training.tokenizers import looks_like_download_failure, missing_tokenizers, offline_message
 from lib_stylemix.training.validate import output_lock, validate_job
 
 EventCallback = Callable[[ProgressEvent], None]
 FileCallback = Callable[[str], None]
 _EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)\b.*")
 _OOM = re.compile(r"OutOfMemoryError|CUDA out of memory", re.IGNORECASE)
+_SIGKILL = re.compile(r"Signals\.SIGKILL|exit status -9\b|returned non-zero exit status 137\b|signal 9\b|^Killed$")
+_IMAGE_PATH = re.compile(r"([^\s'\"]+\.(?:png|jpe?g|webp|bmp|avif|jxl))\b", re.IGNORECASE)
 _live_runners: weakref.WeakSet[TrainingRunner] = weakref.WeakSet()
 
 
@@ -61,6 +65,7 @@ class TrainResult:
     tail: list[str]
     duration_s: float
     progress: dict[str, Any] = field(default_factory=dict)
+    incomplete: list[str] = field(default_factory=list)  # cut files of this run, renamed to *.incomplete
 
     @property
     def ok(self) -> bool:
@@ -72,11 +77,38 @@ class TrainResult:
         return data
 
 
-def explain_failure(tail: list[str]) -> str:
-    """The meaningful part of a failed run's output: the trainer's exception (not accelerate's wrapper)."""
+def _image_above(tail: list[str], error_line: str) -> str | None:
+    """The image file named in the log above an error (sd-scripts names it a few lines before it fails)."""
+    index = max((i for i, line in enumerate(tail) if line.strip() == error_line), default=len(tail))
+    for line in reversed(tail[:index]):
+        match = _IMAGE_PATH.search(line)
+        if match:
+            return match.group(1)
+    return None
+
+
+def _killed(tail: list[str], code: int | None) -> bool:
+    return code in (-9, 137) or any(_SIGKILL.search(line.strip()) for line in tail)
+
+
+def explain_failure(tail: list[str], code: int | None = None, job: TrainJob | None = None) -> str:
+    """The meaningful part of a failed run's output: the trainer's exception (not accelerate's wrapper),
+    with the cause where the log shows it (cut image, killed process, missing tokenizer)."""
     exceptions = [line.strip() for line in tail if _EXCEPTION_LINE.match(line.strip())]
     real = [line for line in exceptions if "CalledProcessError" not in line]
     message = (real or exceptions or [""])[-1]
+    if _killed(tail, code):
+        need = f" ({job.notes[0]})" if job is not None and job.notes else ""
+        return f"the trainer was killed (SIGKILL): out of memory?{need}"
+    if message.startswith("ZeroDivisionError"):
+        image = _image_above(tail, message)
+        if image:
+            return f"{image}: image could not be read (undecodable or empty?); fix or remove it ({message})"
+    if job is not None and looks_like_download_failure(tail):
+        cache = Path(str(job.toml_args.get("tokenizer_cache_dir", "")))
+        missing = missing_tokenizers(cache, job.arch, bool(job.toml_args.get("v2")))
+        if missing:
+            return offline_message(cache, missing)
     if any(_OOM.search(line) for line in tail):
         return "out of GPU memory: " + (message or "CUDA out of memory") + " (lower batch size or resolution)"
     if message:
@@ -113,6 +145,7 @@ class TrainingRunner:
         self._on_file = on_file
         self._pending_files: list[str] = []
         self._announced: list[str] = []
+        self._incomplete: list[str] = []
         self._handoff = handoff or NoGpuHandoff()
         self._grace_s = grace_s
         self._validate = validate
@@ -225,6 +258,7 @@ class TrainingRunner:
                     self._reader.join(timeout=30)
         finally:
             self._stack.close()
+        self._check_outputs()
         self._result = self._judge()
         return self._result
 
@@ -258,7 +292,6 @@ class TrainingRunner:
             self._handle(splitter.feed(chunk), log)
         self._handle(splitter.flush(), log)
         stream.close()
-        self._announce_pending(log)
 
     def _handle(self, lines: list[str], log) -> None:
         for line in lines:
@@ -277,10 +310,19 @@ class TrainingRunner:
                     log.write(f"# StyleMix: progress callback failed: {type(exc).__name__}: {exc}\n")
         log.flush()
 
-    def _announce_pending(self, log) -> None:
+    def _announce_pending(self, log, *, final: bool = False) -> None:
+        """Announce files that are complete; at the end (`final`) a cut file of this run is marked instead."""
         for path in list(self._pending_files):
             if not Path(path).exists():
+                if final:
+                    self._pending_files.remove(path)
                 continue
+            problem = file_problem(path)
+            if problem is not None:
+                if final:
+                    self._pending_files.remove(path)
+                    self._mark_cut(path, problem, log)
+                continue  # maybe still being written: look again at the next line or at the end
             self._pending_files.remove(path)
             if path in self._announced:
                 continue
@@ -292,18 +334,41 @@ class TrainingRunner:
                     if log is not None:
                         log.write(f"# StyleMix: file callback failed: {type(exc).__name__}: {exc}\n")
 
+    def _written_now(self, path: str) -> bool:
+        """True for a file this run wrote (an earlier attempt's files are neither announced again nor marked)."""
+        try:
+            return Path(path).stat().st_mtime >= self._started_at - 2
+        except OSError:
+            return False
+
+    def _mark_cut(self, path: str, problem: str, log) -> None:
+        """A file this run left unfinished: rename it so nothing lists it as a LoRA."""
+        marked = mark_incomplete(path) if self._written_now(path) else None
+        if marked is not None:
+            self._incomplete.append(str(marked))
+        if log is not None and not log.closed:
+            where = f"renamed to {marked.name}" if marked else "left as it is (not written by this run)"
+            log.write(f"# StyleMix: {problem}; not announced, {where}\n")
+
     def _files_on_disk(self) -> list[str]:
         announced = list(self._parser.state.files)
         ordered = [f for f in self.job.expected_files if f in announced or Path(f).exists()]
         ordered += [f for f in announced if f not in ordered]
-        return [f for f in ordered if Path(f).exists()]
+        return [f for f in ordered if Path(f).exists() and file_problem(f) is None]
+
+    def _check_outputs(self) -> None:
+        """After the trainer ended: announce what is complete, mark what this run left cut."""
+        with open(self.log_path, "a", encoding="utf-8", newline="\n") as log:
+            self._pending_files += [f for f in self.job.expected_files if f not in self._pending_files
+                                    and f not in self._announced and self._written_now(f)]  # fmt: skip
+            self._announce_pending(log, final=True)
 
     def _judge(self) -> TrainResult:
         assert self._proc is not None
         code = self._proc.returncode
         tail = self.tail
         final = Path(self.job.final_file)
-        fresh = final.exists() and final.stat().st_mtime >= self._started_at - 2
+        fresh = final.exists() and final.stat().st_mtime >= self._started_at - 2 and file_problem(final) is None
         base = {
             "exit_code": code,
             "files": self._files_on_disk(),
@@ -311,6 +376,7 @@ class TrainingRunner:
             "tail": tail,
             "duration_s": round(time.time() - self._started_at, 3),
             "progress": dataclasses.asdict(self._parser.state),
+            "incomplete": list(self._incomplete),
         }
         if self._cancelled.is_set():
             return TrainResult(status="cancelled", final_file=None, error="cancelled by user", **base)
@@ -321,7 +387,7 @@ class TrainingRunner:
             reason = (self._parser.no_data_line or "no error reported").split(" / ")[0]
             error = f"sd-scripts exited 0 but did not write {final}: {reason}"
         else:
-            error = f"sd-scripts failed (exit {code}): {explain_failure(tail)}"
+            error = f"sd-scripts failed (exit {code}): {explain_failure(tail, code, self.job)}"
         return TrainResult(status="failed", final_file=None, error=error, **base)
 
 

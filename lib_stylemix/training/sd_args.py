@@ -10,6 +10,12 @@ masked_loss arguments), `library/utils.py` @ 0005867b (add_logging_arguments), `
 0010c81a3353b6bb51e698ca649442e730817a8f (setup_parser), `library/sdxl_train_util.py` (add_sdxl_training_arguments,
 SDXL script only). Only options that exist in v0.8.7 … v0.10 are listed; Hugging Face upload/download options and
 interactive ones (`debug_dataset`, `output_config`, `config_file`) are deliberately left out.
+
+A few options changed type between releases, and a value of the wrong type reaches the trainer unchecked (the
+TOML bypasses argparse) and kills the run at the first step. `FAMILY_ARGS` holds those per release family
+(read from the v0.8.7, v0.9.0, v0.9.1, v0.10.0 tags and main): `text_encoder_lr` is one float up to v0.9.x
+and a list (`nargs="*"`) from v0.10.0; `lr_warmup_steps` takes a ratio (float < 1 or "5%") from v0.9.0, when
+`lr_decay_steps` also appeared. `adapt_value` turns what the user typed into what the detected family takes.
 """
 
 from __future__ import annotations
@@ -22,7 +28,8 @@ from lib_stylemix.errors import StyleMixError
 
 @dataclass(frozen=True)
 class ArgSpec:
-    """One sd-scripts option: `kind` is str|int|float|flag|str_list|float_list; `choices` as argparse has them."""
+    """One sd-scripts option: `kind` is str|int|float|flag|str_list|float_list|int_or_ratio; `choices` as
+    argparse has them."""
 
     kind: str
     choices: tuple[Any, ...] | None = None
@@ -31,6 +38,7 @@ class ArgSpec:
 
 _S, _I, _F, _B = ArgSpec("str"), ArgSpec("int"), ArgSpec("float"), ArgSpec("flag")
 _SL, _FL = ArgSpec("str_list"), ArgSpec("float_list")
+_IR = ArgSpec("int_or_ratio")
 
 SAMPLERS = (
     "ddim", "pndm", "lms", "euler", "euler_a", "heun", "dpm_2", "dpm_2_a", "dpmsolver", "dpmsolver++",
@@ -55,7 +63,8 @@ KNOWN_ARGS: dict[str, ArgSpec] = {
     "lr_scheduler_type": _S,
     "lr_scheduler_args": _SL,
     "lr_scheduler": _S,
-    "lr_warmup_steps": _I,
+    "lr_warmup_steps": _IR,
+    "lr_decay_steps": _IR,
     "lr_scheduler_num_cycles": _I,
     "lr_scheduler_power": _F,
     # train_util.add_training_arguments
@@ -179,6 +188,46 @@ KNOWN_ARGS: dict[str, ArgSpec] = {
     "cache_text_encoder_outputs_to_disk": ArgSpec("flag", sdxl_only=True),
 }
 
+FAMILIES = ("v0.8", "v0.9", "v0.10")
+DEFAULT_FAMILY = "v0.9"  # the pinned default tag, v0.9.1
+# Options whose type differs per release family; `None` = the option does not exist in that family.
+FAMILY_ARGS: dict[str, dict[str, ArgSpec | None]] = {
+    "v0.8": {"text_encoder_lr": _F, "lr_warmup_steps": _I, "lr_decay_steps": None},
+    "v0.9": {"text_encoder_lr": _F, "lr_warmup_steps": _IR, "lr_decay_steps": _IR},
+    "v0.10": {"text_encoder_lr": _FL, "lr_warmup_steps": _IR, "lr_decay_steps": _IR},
+}
+
+
+def args_for(family: str) -> dict[str, ArgSpec]:
+    """The option table of one release family (`FAMILIES`)."""
+    if family not in FAMILY_ARGS:
+        raise StyleMixError(f"sd-scripts release family {family!r}: unknown (one of {', '.join(FAMILIES)})")
+    table = dict(KNOWN_ARGS)
+    for key, spec in FAMILY_ARGS[family].items():
+        if spec is None:
+            table.pop(key, None)
+        else:
+            table[key] = spec
+    return table
+
+
+def adapt_value(key: str, value: Any, family: str) -> Any:
+    """Convert a value typed for the generic table into what `family`'s parser produces, or refuse clearly."""
+    spec = args_for(family).get(key)
+    if spec is None:
+        raise StyleMixError(f"{key}: not an option of sd-scripts {family}.x (added in a later release)")
+    if key == "text_encoder_lr" and spec.kind == "float" and isinstance(value, list):
+        if len(value) != 1:
+            raise StyleMixError(f"text_encoder_lr={value}: sd-scripts {family}.x takes one value (lists: v0.10+)")
+        return value[0]
+    if spec.kind == "float_list" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return [float(value)]
+    if spec.kind == "int" and isinstance(value, float):
+        raise StyleMixError(
+            f"{key}={value}: sd-scripts {family}.x takes a step count here; a ratio needs v0.9.0 or later"
+        )
+    return value
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -190,6 +239,17 @@ def parse_bool(key: str, text: str) -> bool:
     if low in _FALSE:
         return False
     raise StyleMixError(f"{key}={text!r}: expected true or false")
+
+
+def parse_int_or_ratio(text: str) -> int | float:
+    """sd-scripts' `int_or_float`: "5%" and floats below 1 are ratios of the total steps, else a step count."""
+    text = text.strip()
+    if text.endswith("%"):
+        return float(text[:-1]) / 100.0
+    if text.isdigit():
+        return int(text)  # sd-scripts turns "0" into 0.0; a step count of 0 means the same and fits every family
+    number = float(text)
+    return int(text) if number >= 1 else number
 
 
 def coerce(key: str, text: str, kind: str) -> Any:
@@ -207,14 +267,16 @@ def coerce(key: str, text: str, kind: str) -> Any:
             return [part for part in text.split() if part]
         if kind == "float_list":
             return [float(part) for part in text.replace(",", " ").split()]
+        if kind == "int_or_ratio":
+            return parse_int_or_ratio(text)
     except ValueError:
         raise StyleMixError(f"{key}={text!r}: expected {kind.replace('_', ' ')}") from None
     raise StyleMixError(f"{key}: unsupported option kind {kind!r}")
 
 
-def check_value(key: str, value: Any, *, sdxl: bool) -> None:
+def check_value(key: str, value: Any, *, sdxl: bool, family: str = DEFAULT_FAMILY) -> None:
     """Raise if `key` is not a known sd-scripts option for this script or `value` has the wrong type."""
-    spec = KNOWN_ARGS.get(key)
+    spec = args_for(family).get(key)
     if spec is None:
         raise StyleMixError(f"{key!r}: not an sd-scripts training option StyleMix knows (typo?)")
     if spec.sdxl_only and not sdxl:
@@ -226,8 +288,11 @@ def check_value(key: str, value: Any, *, sdxl: bool) -> None:
         "flag": (bool,),
         "str_list": (list,),
         "float_list": (list,),
+        "int_or_ratio": (int, float),
     }[spec.kind]
     if (isinstance(value, bool) and spec.kind != "flag") or not isinstance(value, expected):
         raise StyleMixError(f"{key}={value!r}: sd-scripts expects {spec.kind.replace('_', ' ')}")
+    if spec.kind == "int_or_ratio" and isinstance(value, float) and not 0 <= value < 1:
+        raise StyleMixError(f"{key}={value!r}: a ratio must be below 1 (or give a whole number of steps)")
     if spec.choices is not None and value not in spec.choices:
         raise StyleMixError(f"{key}={value!r}: must be one of {', '.join(map(str, spec.choices))}")

@@ -16,6 +16,7 @@ from lib_stylemix.errors import StyleMixError
 from lib_stylemix.training.config import TrainJob
 from lib_stylemix.training.dataset import scan_dataset
 from lib_stylemix.training.procutil import pid_alive
+from lib_stylemix.training.tokenizers import offline_problem
 
 LOCK_NAME = ".stylemix-training.lock"
 _DISK_MARGIN = 256 * 1024 * 1024  # logs, sample images, TOML
@@ -64,6 +65,10 @@ def validate_job(job: TrainJob, *, own_files: set[str] | frozenset[str] = frozen
         if not path.exists():
             raise StyleMixError(f"{path}: {label} does not exist (run `sd-scripts check`)")
     _validate_dataset(job)
+    cache = job.toml_args.get("tokenizer_cache_dir")
+    problem = offline_problem(Path(cache), job.arch, bool(job.toml_args.get("v2"))) if cache else None
+    if problem:
+        raise StyleMixError(problem)
     output_dir = Path(job.output_dir)
     _validate_writable(output_dir)
     holder = lock_holder(output_dir)

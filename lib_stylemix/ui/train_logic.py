@@ -19,23 +19,36 @@ if TYPE_CHECKING:
 
 QUEUE_HEADERS = ["id", "style", "status", "files", "final file", "error"]
 QUEUE_FILE = "queue.json"
+FOLDER_FIELD = "sd-scripts folder"
+
+
+def panel_how_to(extension_dir: Path) -> str:
+    """The "not found" advice in the panel's own terms (its field, the settings, the extension folder)."""
+    return (f"type the folder of your sd-scripts checkout into the \u201c{FOLDER_FIELD}\u201d field above "
+            f"(or Settings \u2192 StyleMix), or install it into {extension_dir / 'sd-scripts'}")
 
 
 def locate(folder: str, python: str, settings: StyleMixSettings) -> SdScripts:
-    from lib_stylemix.training.locate import locate_sd_scripts
+    """Panel field, then $STYLEMIX_SD_SCRIPTS, then the setting, then `<extension>/sd-scripts` (rule 4)."""
+    from lib_stylemix.training.locate import EXTENSION_DIR, locate_sd_scripts
 
     return locate_sd_scripts(explicit=(folder or "").strip() or None, setting=settings.sd_scripts_dir or None,
+                             extension_dir=EXTENSION_DIR, how_to_set=panel_how_to(EXTENSION_DIR),
                              python_setting=(python or "").strip() or settings.sd_scripts_python or None)
 
 
 def check(folder: str, python: str, settings: StyleMixSettings) -> tuple[bool, str]:
     """(ok, report text) for the sd-scripts location the panel shows."""
-    from lib_stylemix.training.locate import check_sd_scripts
+    from lib_stylemix.training.probe import check_sd_scripts
 
     report = check_sd_scripts(locate(folder, python, settings))
-    lines = [f"sd-scripts: {report.root} (found via {report.source})", f"Python: {report.python}"]
-    if report.env is not None:
-        lines.append(f"torch {report.env.torch or 'missing'}, accelerate {report.env.accelerate or 'missing'}")
+    lines = [f"sd-scripts: {report.root} (found via {report.source}; {report.version}, {report.family}.x options)",
+             f"Python: {report.python}"]
+    env = report.env
+    if env is not None:
+        lines.append(f"torch {env.torch or 'missing'}, accelerate {env.accelerate or 'missing'}, "
+                     f"numpy {env.numpy or 'missing'}, CUDA {'yes' if env.cuda else 'no'}, "
+                     f"bitsandbytes on GPU {'yes' if env.bitsandbytes_gpu else 'no'}")
     lines += [f"problem: {p}" for p in report.problems] + [f"note: {n}" for n in report.notes]
     return report.ok, "\n".join(lines)
 
@@ -87,14 +100,18 @@ class TrainingService:
         if not (dataset or "").strip():
             raise StyleMixError("dataset: type the style's training folder (from Restyle)")
         if not (base_model or "").strip():
-            raise StyleMixError("base model: type the checkpoint file to train on")
+            raise StyleMixError("Base model checkpoint: empty and the webui has no checkpoint loaded; type the "
+                                "checkpoint file to train on")
         values = {k: v for k, v in train.items() if v is not None}
+        if settings.sd_scripts_tokenizer_dir and "tokenizer_cache_dir" not in values:
+            values["tokenizer_cache_dir"] = settings.sd_scripts_tokenizer_dir
         train_settings = dataclasses.replace(TrainSettings(), **values)
         job = plan_training(dataset.strip(), base_model.strip(), sd=locate(folder, python, settings),
                             style=(style or "").strip() or None, settings=train_settings, output_root=output_root)
         entry = self.queue.add(job)
+        notes = "".join(f"; {note}" for note in job.notes)
         return (f"Queued {entry.id}: {job.style!r} ({job.arch}, {job.epochs} epochs) → {job.final_file}; "
-                f"about {job.estimated_bytes / 1e6:.0f} MB per epoch file")
+                f"about {job.bytes_per_file / 1e6:.0f} MB per epoch file{notes}")
 
     def remove(self, entry_id: str) -> str:
         self.queue.remove(entry_id.strip())
@@ -130,6 +147,10 @@ class TrainingService:
         self.current = entry.job.style
         self.last_event = event
 
+    def handoff_note(self) -> str:
+        """What the GPU hand-off did (e.g. that a CPU-only webui frees nothing); empty before the first run."""
+        return str(getattr(self._handoff, "note", "") or "")
+
     def cancel(self) -> str:
         self._cancel.cancel()
         if self._queue is not None:
@@ -158,6 +179,8 @@ class TrainingService:
             parts.append(f"step {event.step}/{event.total or '?'}")
         if event.loss is not None:
             parts.append(f"loss {event.loss:.4f}")
+        if event.stage == "generating samples":
+            parts.append(event.describe())
         if event.eta_s is not None:
             parts.append(f"ETA {event.eta_s / 60:.0f} min")
         state = "" if self.running() else " (finished)"

@@ -19,7 +19,6 @@ def build_train_panel(host: Host) -> None:
     settings = host.settings()
     service = logic.TrainingService.for_file(Path(settings.training_output_dir) / logic.QUEUE_FILE,
                                              host.gpu_handoff())
-    checkpoint = host.current_checkpoint()
     gr.Markdown("Train one LoRA per style with kohya-ss/sd-scripts (run as a separate process; the webui "
                 "frees the GPU while it trains). Jobs wait in a queue that survives restarts.")
     status = gr.HTML(elem_id="stylemix_train_status")
@@ -34,8 +33,11 @@ def build_train_panel(host: Host) -> None:
         dataset = gr.Textbox(label="Style dataset folder (train_data_dir from Restyle)", scale=3,
                              elem_id="stylemix_train_dataset")
         style = gr.Textbox(label="Style name (empty: from the folder)", scale=2, elem_id="stylemix_train_style")
-    base_model = gr.Textbox(label="Base model checkpoint", value=str(checkpoint) if checkpoint else "",
-                            elem_id="stylemix_train_base_model")
+    # Read when used, not when the UI is built: the webui loads its checkpoint after building the tabs.
+    with gr.Row():
+        base_model = gr.Textbox(label="Base model checkpoint", placeholder="empty: the webui's current checkpoint",
+                                scale=5, elem_id="stylemix_train_base_model")
+        base_refresh = gr.Button("Use current checkpoint", scale=1, elem_id="stylemix_train_base_model_refresh")
     with gr.Row():
         epochs = gr.Slider(1, 100, value=20, step=1, label="Epochs", elem_id="stylemix_train_epochs")
         dim = gr.Slider(1, 256, value=32, step=1, label="Rank (network_dim)", elem_id="stylemix_train_dim")
@@ -66,9 +68,20 @@ def build_train_panel(host: Host) -> None:
         return message_html("sd-scripts is ready." if ok else "sd-scripts has problems (see below).",
                             "ok" if ok else "error"), text
 
-    def on_add(folder, python, dataset_dir, style_name, base, epochs_value, dim_value, alpha_value, lr_value):
+    def current_checkpoint() -> str:
+        checkpoint = host.current_checkpoint()
+        return str(checkpoint) if checkpoint else ""
+
+    def on_base_refresh():
+        found = current_checkpoint()
+        if not found:
+            return gr.update(), message_html("The webui has no checkpoint loaded; type the file to train on.", "warn")
+        return found, ""
+
+    def on_add(folder, python, dataset_dir, style_name, base_value, epochs_value, dim_value, alpha_value, lr_value):
         def work():
             output_root = host.lora_registry().folder() / "stylemix"
+            base = (base_value or "").strip() or current_checkpoint()
             return service.add(folder, python, dataset_dir, base, style_name, host.settings(), output_root,
                                max_train_epochs=int(epochs_value), network_dim=int(dim_value),
                                network_alpha=float(alpha_value), learning_rate=float(lr_value))
@@ -86,12 +99,18 @@ def build_train_panel(host: Host) -> None:
             yield err, rows(), gr.update(), gr.update()
             return
         yield message_html(msg, "ok"), rows(), "", ""
+        noted = ""
         while service.running():
             time.sleep(POLL_S)
             fraction, line = service.progress_text()
             if fraction is not None:
                 progress(fraction, desc=line)
-            yield gr.update(), rows(), line, service.log_tail()
+            note = service.handoff_note()
+            status_update = gr.update()
+            if note and note != noted:  # e.g. a CPU-only webui: handing over frees nothing, RAM need stated
+                noted = note
+                status_update = message_html(f"{msg} GPU hand-off: {note}.", "warn" if "frees no" in note else "ok")
+            yield status_update, rows(), line, service.log_tail()
         _, line = service.progress_text()
         kind = "error" if service.error else "ok"
         yield message_html(f"Queue finished: {line}", kind), rows(), line, service.log_tail()
@@ -107,6 +126,7 @@ def build_train_panel(host: Host) -> None:
         return message_html(service.cancel(), "warn")
 
     check_btn.click(on_check, [sd_folder, sd_python], [status, report])
+    base_refresh.click(on_base_refresh, [], [base_model, status])
     add_btn.click(on_add, [sd_folder, sd_python, dataset, style, base_model, epochs, dim, alpha, lr],
                   [status, queue_table])
     remove_btn.click(on_remove, [remove_id], [status, queue_table])

@@ -12,7 +12,8 @@ import pytest
 from PIL import Image
 from safetensors.numpy import save_file
 
-from lib_stylemix.training.locate import EnvInfo, SdScripts
+from lib_stylemix.training.locate import SdScripts
+from lib_stylemix.training.probe import EnvInfo
 
 HERE = Path(__file__).parent
 FAKE_TRAINER = HERE / "fake_trainer.py"
@@ -31,14 +32,54 @@ def make_fake_sd_scripts(root: Path) -> SdScripts:
     (root / "library" / "train_util.py").write_text("# stand-in\n")
     for name in ("train_network.py", "sdxl_train_network.py"):
         shutil.copy(FAKE_TRAINER, root / name)
-    # Package metadata only, so sd-scripts' requirements look installed to the version probe.
+    # Package metadata, so sd-scripts' requirements look installed to the version probe, and a stub torch whose
+    # CUDA answer comes from $FAKE_CUDA (the probe imports torch; the real one would take seconds).
     site = root / "venv" / "fake-site"
     for name, version in (("torch", "2.1.2"), ("diffusers", "0.25.0"), ("transformers", "4.44.0")):
-        info = site / f"{name}-{version}.dist-info"
-        info.mkdir(parents=True)
-        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+        add_dist_info(site, name, version)
+    (site / "torch").mkdir()
+    (site / "torch" / "__init__.py").write_text(STUB_TORCH)
     python = write_python_wrapper(root / "venv" / "bin" / "python", extra_path=site)
     return SdScripts(root=root.resolve(), python=python.resolve(), source="argument")
+
+
+STUB_TORCH = """
+import os, types
+class _T:
+    def __init__(self, *a, **k):
+        self.grad = None
+def _available():
+    return os.environ.get("FAKE_CUDA") == "1"
+cuda = types.SimpleNamespace(is_available=_available, get_device_name=lambda i=0: "Stand-in GPU",
+                             synchronize=lambda: None)
+nn = types.SimpleNamespace(Parameter=lambda t: _T())
+zeros = ones_like = _T
+"""
+
+# bitsandbytes that imports; its 8-bit optimizer step works only with FAKE_BNB_GPU=1 (else the real error text).
+STUB_BNB = """
+import os, types
+class AdamW8bit:
+    def __init__(self, params):
+        pass
+    def step(self):
+        if os.environ.get("FAKE_BNB_GPU") != "1":
+            raise RuntimeError("bitsandbytes was compiled without GPU support")
+optim = types.SimpleNamespace(AdamW8bit=AdamW8bit)
+"""
+
+
+def add_dist_info(site: Path, name: str, version: str) -> None:
+    info = site / f"{name.replace('-', '_')}-{version}.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+
+
+def add_stub_bitsandbytes(sd: SdScripts) -> None:
+    site = sd.root / "venv" / "fake-site"
+    add_dist_info(site, "bitsandbytes", "0.44.0")
+    (site / "bitsandbytes").mkdir()
+    (site / "bitsandbytes" / "__init__.py").write_text(STUB_BNB)
 
 
 def write_python_wrapper(path: Path, extra_path: Path | None = None) -> Path:
@@ -52,12 +93,19 @@ def write_python_wrapper(path: Path, extra_path: Path | None = None) -> Path:
 
 @pytest.fixture
 def env_plain() -> EnvInfo:
-    return EnvInfo(python="3.10.14", torch="2.1.2", accelerate=None, bitsandbytes=False)
+    return EnvInfo(python="3.10.14", torch="2.1.2", accelerate=None, bitsandbytes=False, cuda=True)
 
 
 @pytest.fixture
 def env_full() -> EnvInfo:
-    return EnvInfo(python="3.10.14", torch="2.1.2", accelerate="0.30.0", bitsandbytes=True)
+    return EnvInfo(python="3.10.14", torch="2.1.2", accelerate="0.30.0", bitsandbytes=True, bitsandbytes_gpu=True,
+                   cuda=True)  # fmt: skip
+
+
+@pytest.fixture
+def env_cpu() -> EnvInfo:
+    """A CPU-only torch with a bitsandbytes that imports (with a warning) but has no GPU to run on."""
+    return EnvInfo(python="3.10.14", torch="2.1.2+cpu", accelerate="0.30.0", bitsandbytes=True, cuda=False)
 
 
 def make_dataset(root: Path, style: str = "inkwash", images: int = 3, repeats: int = 10) -> Path:

@@ -2,11 +2,13 @@
 
 Accepts `--config_file x.toml` plus flags, reads output_dir/output_name/max_train_epochs/save_every_n_epochs from
 the TOML, prints the lines sd-scripts prints (bilingual start block, `epoch i/N`, tqdm `steps:` bars redrawn with
-`\\r` only on stderr, `saving checkpoint: …`, `model saved.`) and writes small valid `.safetensors` files with
-`ss_epoch` metadata.
+`\\r` only on stderr, `saving checkpoint: …` *before* the file is written, sample-image generation with the
+pipeline's unlabelled bars, `model saved.`) and writes small valid `.safetensors` files with `ss_epoch`
+metadata, in place and in two parts like the real trainer (a signal in between leaves a cut file).
 
 Behaviour via environment variables:
-  FAKE_MODE=ok|fail|hang|nodata   (default ok)
+  FAKE_MODE=ok|fail|hang|nodata|badimage|offline   (default ok; badimage: ZeroDivisionError after a line
+                                  naming the image; offline: the Hugging Face tokenizer download fails)
   FAKE_FAIL_AT_EPOCH=N            fail with a traceback at the start of epoch N (mode fail; default 2)
   FAKE_STEPS_PER_EPOCH=N          (default 4)
   FAKE_STEP_DELAY=S               seconds per step (default 0)
@@ -14,6 +16,10 @@ Behaviour via environment variables:
   FAKE_DETACH_PARENT=1            with FAKE_SPAWN_CHILD: the launcher exits (code 1) while its child keeps running
   FAKE_IGNORE_TERM=1              ignore SIGTERM (to exercise the SIGKILL escalation)
   FAKE_PID_FILE=path              append "pid" lines for this process and its child
+  FAKE_WRITE_DELAY=S              pause S seconds half-way through writing each LoRA file (default 0)
+  FAKE_WRITING_FILE=path          touched when the first half of a LoRA file is on disk (tests wait for it)
+  FAKE_KILL_AT_EPOCH=N            SIGKILL itself at the start of epoch N (the kernel's OOM killer)
+  FAKE_SAMPLES=N                  generate N sample images after every epoch (prompt lines + pipeline bars)
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ import sys
 import time
 
 import numpy as np
-from safetensors.numpy import save_file
+from safetensors.numpy import save
 
 
 def read_flat_toml(text: str) -> dict:
@@ -54,7 +60,31 @@ def write_lora(path: str, epoch: int, epochs: int, name: str) -> None:
         "lora_unet_down_blocks_0_attentions_0_proj_in.alpha": np.array(2.0, np.float16),
     }
     metadata = {"ss_epoch": str(epoch), "ss_num_epochs": str(epochs), "ss_output_name": name}
-    save_file(tensors, path, metadata=metadata)
+    data = save(tensors, metadata=metadata)
+    half = len(data) // 2
+    with open(path, "wb") as handle:  # in place, like safetensors' save_file in the real trainer
+        handle.write(data[:half])
+        handle.flush()
+        marker = os.environ.get("FAKE_WRITING_FILE")
+        if marker:  # written whole, then renamed, so a watcher never reads it half-written
+            with open(marker + ".tmp", "w", encoding="utf-8") as note:
+                note.write(path)
+            os.replace(marker + ".tmp", marker)
+        time.sleep(float(os.environ.get("FAKE_WRITE_DELAY", "0")))
+        handle.write(data[half:])
+
+
+def generate_samples(step: int, count: int) -> None:
+    """What sd-scripts prints while it makes sample images: logger lines on stdout, pipeline bars on stderr."""
+    print(f"\ngenerating sample images at step / サンプル画像生成 ステップ: {step}", flush=True)
+    for index in range(count):
+        print(f"prompt: a sample picture number {index}", flush=True)
+        print("negative_prompt: lowres", flush=True)
+        print("sample_steps: 4", flush=True)
+        for done in range(5):
+            sys.stderr.write(f"\r{done * 25:3d}%|{'█' * done * 2:<10}| {done}/4 [00:00<00:00, 9.00it/s]")
+            sys.stderr.flush()
+        sys.stderr.write("\n")
 
 
 def train(config: dict) -> int:
@@ -68,6 +98,20 @@ def train(config: dict) -> int:
     per_epoch = int(os.environ.get("FAKE_STEPS_PER_EPOCH", "4"))
     delay = float(os.environ.get("FAKE_STEP_DELAY", "0"))
     print("import network module: networks.lora", flush=True)
+    if mode == "offline":
+        print("prepare tokenizer", flush=True)
+        print("Traceback (most recent call last):", flush=True)
+        print("OSError: We couldn't connect to 'https://huggingface.co' to load this file, couldn't find it in the "
+              "cached files and it looks like openai/clip-vit-large-patch14 is not the path to a directory "
+              "containing a file named vocab.json.", flush=True)
+        return 1
+    if mode == "badimage":
+        bad = os.path.join(config.get("train_data_dir", "."), "10_style", "broken.png")
+        print(f"Error loading file: {bad}", flush=True)
+        print("Traceback (most recent call last):", flush=True)
+        print('  File "library/train_util.py", line 1000, in make_buckets', flush=True)
+        print("ZeroDivisionError: division by zero", flush=True)
+        return 1
     if mode == "nodata":
         print(
             "No data found. Please verify arguments (train_data_dir must be the parent of folders with images) "
@@ -92,6 +136,8 @@ def train(config: dict) -> int:
     step = 0
     for epoch in range(1, epochs + 1):
         print(f"\nepoch {epoch}/{epochs}", flush=True)
+        if epoch == int(os.environ.get("FAKE_KILL_AT_EPOCH", "0")):
+            os.kill(os.getpid(), signal.SIGKILL)
         if mode == "fail" and epoch == int(os.environ.get("FAKE_FAIL_AT_EPOCH", "2")):
             raise RuntimeError("CUDA error: an illegal memory access was encountered")
         if mode == "hang":
@@ -106,6 +152,8 @@ def train(config: dict) -> int:
             timing = f"[00:0{step % 10}<00:03,  4.00it/s, avr_loss={loss:.3g}]"
             err.write(f"\rsteps: {pct:3d}%|{bar}| {step}/{total} {timing}")
             err.flush()
+        if int(os.environ.get("FAKE_SAMPLES", "0")):
+            generate_samples(step, int(os.environ["FAKE_SAMPLES"]))
         if every and epoch % int(every) == 0 and epoch < epochs:
             path = os.path.join(out_dir, f"{name}-{epoch:06d}.safetensors")
             print(f"\nsaving checkpoint: {path}", flush=True)

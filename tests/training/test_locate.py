@@ -8,19 +8,10 @@ from pathlib import Path
 import pytest
 
 from lib_stylemix.errors import StyleMixError
-from lib_stylemix.training.locate import (
-    DEFAULT_REF,
-    ENV_VAR,
-    REPO_URL,
-    SdScripts,
-    check_sd_scripts,
-    locate_sd_scripts,
-    probe_environment,
-    run_setup,
-    setup_commands,
-    venv_python,
-)
-from tests.training.conftest import write_python_wrapper
+from lib_stylemix.training.locate import DEFAULT_REF, ENV_VAR, REPO_URL, SdScripts, locate_sd_scripts, venv_python
+from lib_stylemix.training.probe import check_sd_scripts, probe_environment
+from lib_stylemix.training.setup import SetupPlan, fetch_step, run_setup, setup_commands
+from tests.training.conftest import STUB_TORCH, add_dist_info, write_python_wrapper
 
 
 def make_checkout(folder: Path, venv: bool = True) -> Path:
@@ -51,6 +42,8 @@ def test_location_errors(tmp_path, monkeypatch):
         locate_sd_scripts(tmp_path / "nope")
     with pytest.raises(StyleMixError, match=r"sd-scripts not found .*sd-scripts setup"):
         locate_sd_scripts(extension_dir=tmp_path)
+    with pytest.raises(StyleMixError, match=r"not found .*: use the field$"):
+        locate_sd_scripts(extension_dir=tmp_path, how_to_set="use the field")
     bare = make_checkout(tmp_path / "bare", venv=False)
     with pytest.raises(StyleMixError, match="has no venv/"):
         locate_sd_scripts(bare)
@@ -64,14 +57,16 @@ def test_check_reports_versions_and_optimizer(fake_sd):
     assert report.env.torch is not None
     assert any("plain python" in note for note in report.notes)
     assert any("default optimizer AdamW" in note for note in report.notes)
+    assert report.env.sd_scripts_import is True  # the stand-in library/train_util.py really imported
     assert report.to_dict()["ok"] is True
     assert (report.env.diffusers, report.env.transformers) == ("0.25.0", "4.44.0")
 
 
 def test_check_names_missing_requirements(fake_sd):
-    site = fake_sd.root / "other-venv" / "site"  # torch only (whatever the test interpreter has)
-    (site / "torch-2.1.2.dist-info").mkdir(parents=True)
-    (site / "torch-2.1.2.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: torch\nVersion: 2.1.2\n")
+    site = fake_sd.root / "other-venv" / "site"  # torch only (the stand-in torch)
+    add_dist_info(site, "torch", "2.1.2")
+    (site / "torch").mkdir()
+    (site / "torch" / "__init__.py").write_text(STUB_TORCH)
     bare = write_python_wrapper(fake_sd.root / "other-venv" / "bin" / "python", extra_path=site)
     report = check_sd_scripts(SdScripts(root=fake_sd.root, python=bare, source="setting"))
     assert not report.ok
@@ -98,23 +93,25 @@ def test_check_names_each_failure(tmp_path):
 
 def test_setup_commands_are_pinned_and_ordered(tmp_path):
     target = tmp_path / "sd"
-    commands = setup_commands(target, base_python="/usr/bin/python3.10", torch_index="https://example/cu121")
+    plan = SetupPlan(target, base_python="/usr/bin/python3.10", torch_index="https://example/cu121")
     py = str(target / "venv" / "bin" / "python")
-    assert commands == [
-        ["git", "clone", "--depth", "1", "--branch", DEFAULT_REF, REPO_URL, str(target)],
+    assert fetch_step(plan) == ["git", "clone", "--depth", "1", "--branch", DEFAULT_REF, REPO_URL, str(target)]
+    assert setup_commands(plan) == [
         ["/usr/bin/python3.10", "-m", "venv", str(target / "venv")],
         [py, "-m", "pip", "install", "--upgrade", "pip"],
-        [py, "-m", "pip", "install", "torch==2.1.2", "torchvision==0.16.2", "--index-url", "https://example/cu121"],
-        [py, "-m", "pip", "install", "-r", "requirements.txt"],
+        [py, "-m", "pip", "install", "torch==2.1.2", "torchvision==0.16.2", "numpy<2",
+         "--index-url", "https://example/cu121", "--extra-index-url", "https://pypi.org/simple"],
+        [py, "-m", "pip", "install", "-r", "requirements.txt", "numpy<2"],
         [py, "-m", "pip", "install", "accelerate"],
-    ]
-    assert setup_commands(target, ref="main")[3][-2:] == ["torch", "torchvision"]
+    ]  # fmt: skip
+    main = setup_commands(SetupPlan(target, ref="main", family="v0.10"))
+    assert main[2][-2:] == ["torch>=2.6.0", "torchvision"] and main[3][-1] == "requirements.txt"
 
 
 def test_setup_refuses_a_non_empty_folder(tmp_path):
     (tmp_path / "keep.txt").write_text("user data")
     with pytest.raises(StyleMixError, match="already exists and is not empty"):
-        run_setup(tmp_path, [["true"]], echo=lambda s: None)
+        run_setup(SetupPlan(tmp_path), echo=lambda s: None)
 
 
 def test_venv_python_per_os():

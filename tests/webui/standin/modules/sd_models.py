@@ -16,6 +16,13 @@ class SdModelData:
     def __init__(self):
         self.sd_model = None
 
+    def get_sd_model(self):
+        # A1111: `shared.sd_model` calls this, and it loads the selected checkpoint when none is loaded
+        if self.sd_model is None:
+            events.append("load")
+            self.sd_model = FakeModel()
+        return self.sd_model
+
 
 model_data = SdModelData()
 checkpoints_list = {}
@@ -24,7 +31,7 @@ events = []
 
 def unload_model_weights(sd_model=None, info=None):
     # A1111 1.10: send the model to the CPU (lowvram aware); the object stays loaded
-    model = sd_model or model_data.sd_model
+    model = sd_model or model_data.get_sd_model()  # A1111 1.10 reads shared.sd_model: a lazy load
     if model is not None:
         model.device = "cpu"
     events.append("unload")
