@@ -1,0 +1,10 @@
+"""Suite-wide test settings.
+
+Hypothesis' per-example deadline measures wall time, which on a shared, busy 2-core machine says more about the
+neighbours than about the code: it is switched off for every property test (the example counts stay as set).
+"""
+
+from hypothesis import settings
+
+settings.register_profile("stylemix", deadline=None)
+settings.load_profile("stylemix")
