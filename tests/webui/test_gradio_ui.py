@@ -3,7 +3,7 @@ settings section, and the StyleMix tab through the webui's `on_ui_tabs` callback
 
 from __future__ import annotations
 
-import inspect
+import dataclasses
 
 import gradio as gr
 
@@ -26,7 +26,7 @@ def test_script_controls_match_run_arguments(webui):
     webui.load_scripts()
     runner = webui.make_runner(build_ui=_build_ui)
     ours = webui.script(stylemix_script.TITLE)
-    names = list(inspect.signature(stylemix_script.run).parameters)[1:]
+    names = [field.name for field in dataclasses.fields(stylemix_script.ScriptValues)]
     assert len(ours.controls) == len(names) == ours.args_to - ours.args_from
     kinds = [type(c).__name__ for c in ours.controls]
     assert kinds == [
