@@ -13,6 +13,7 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 BACKGROUND = (255, 255, 255)
 MISSING = (200, 200, 200)
+FAILED = (150, 30, 30)
 TEXT = (0, 0, 0)
 GAP = 4
 
@@ -43,6 +44,16 @@ def cell_sheet(images: Sequence[Image.Image], tile: tuple[int, int], columns: in
         y = (index // columns) * tile_h + (tile_h - fitted.height) // 2
         sheet.paste(fitted, (x, y))
     return sheet
+
+
+def failure_tile(size: tuple[int, int]) -> Image.Image:
+    """What a failed image looks like in its cell: dark red with "failed" written across it."""
+    tile = Image.new("RGB", size, FAILED)
+    draw = ImageDraw.Draw(tile)
+    font = load_font(max(10, min(size) // 6))
+    text_w, text_h = _text_size(draw, "failed", font)
+    draw.text(((size[0] - text_w) // 2, (size[1] - text_h) // 2), "failed", fill=(255, 255, 255), font=font)
+    return tile
 
 
 def _text_size(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.ImageFont) -> tuple[int, int]:

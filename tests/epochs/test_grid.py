@@ -103,3 +103,21 @@ def test_generator_cancel_mid_image_ends_run(run_folder):
 
     result = run_grid(_plan(run_folder), Interrupted())
     assert result.cancelled and sorted(result.outputs) == [0, 1]
+
+
+class _FailingGenerator(ColourGenerator):
+    def generate(self, prompt, negative, seed, steps, sampler, cfg, width, height):
+        if len(self.calls) == 2:
+            self.calls.append({"prompt": prompt})
+            raise StyleMixError("the webui failed (NansException: NaNs in Unet)")
+        return super().generate(prompt, negative, seed, steps, sampler, cfg, width, height)
+
+
+def test_a_failing_image_is_recorded_and_the_grid_goes_on(run_folder):
+    plan = _plan(run_folder)
+    generator = _FailingGenerator()
+    result = run_grid(plan, generator)
+    assert len(generator.calls) == len(plan.jobs) and not result.cancelled
+    assert list(result.failed) == [2] and len(result.outputs) == len(plan.jobs) - 1
+    assert result.failure_lines() == ["epoch 1, strength 1, seed 7: the webui failed (NansException: NaNs in Unet)"]
+    assert len(result.cell_images(0, 1)) == 2  # the failed tile plus the finished image of that cell

@@ -183,3 +183,42 @@ def test_black_control_image_is_refused(webui, tmp_path):
     with pytest.raises(StyleMixError, match=r"black\.png: the image is black"):
         WebuiHost().restyle_generator().generate(job)
     assert webui.processing.calls == []
+
+
+def test_a_nans_exception_fails_one_epoch_cell_not_the_grid(webui, tmp_path):
+    """Issue 12 item 20: the webui's NansException in one cell; the finished cells are kept and shown."""
+    from modules import devices
+
+    from lib_stylemix.epochs import find_run, make_plan, run_grid, save_result
+    from tests.epochs.conftest import write_lora
+
+    webui.load_scripts()
+    webui.make_runner()
+    webui.load_model("sd1")
+    folder = tmp_path / "loras"
+    folder.mkdir()
+    write_lora(folder / "ink-000001.safetensors", {"ss_epoch": "1"})
+    write_lora(folder / "ink.safetensors", {"ss_epoch": "2"})
+
+    seen = []
+
+    def nans_in_second(p, batch):
+        seen.append(p)
+        if len(seen) == 2:
+            raise devices.NansException("A tensor with all NaNs was produced in Unet.")
+
+    webui.processing.before_batch_hooks.append(nans_in_second)
+    settings = StyleMixSettings(width=64, height=64, steps=4, sampler="Euler")
+    plan = make_plan(find_run(folder, "ink"), settings, strengths=(0.5, 1.0), prompts=("a cat",), seeds=(1,))
+    result = run_grid(plan, WebuiHost().txt2img_generator())
+    assert not result.cancelled and sorted(result.outputs) == [0, 2, 3]
+    assert list(result.failed) == [1] and "NansException: A tensor with all NaNs" in result.failed[1]
+    assert result.failure_lines()[0].startswith("epoch 1, strength 1, seed 1: txt2img seed 1: the webui failed")
+    sheet = result.cell_sheets(64)[0][1]
+    assert sheet.getpixel((2, 2)) == (150, 30, 30)  # the failed cell is drawn as such, the others are images
+    saved = save_result(result, tmp_path / "grids")
+    import json
+
+    record = json.loads(saved.with_suffix(".json").read_text())
+    assert record["failed"] == 1 and record["images"][1]["error"].endswith("produced in Unet.)")
+    assert record["images"][0]["error"] is None and record["images"][0]["infotexts"]
