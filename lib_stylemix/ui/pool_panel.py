@@ -14,6 +14,7 @@ from lib_stylemix.ui.common import (
     GradioProgress,
     attempt,
     file_paths,
+    from_settings,
     message_html,
     parse_float_list,
     parse_lines,
@@ -38,8 +39,9 @@ def build_pool_panel(host: Host, session: Any = None) -> None:
     )
     status = gr.HTML(elem_id="stylemix_pool_status")
     with gr.Row():
-        sources = gr.Textbox(label="LoRA folder, files or glob patterns (one per line)", lines=2, scale=3,
-                             value=str(host.lora_registry().folder()), elem_id="stylemix_pool_sources")
+        sources = from_settings(gr.Textbox(label="LoRA folder, files or glob patterns (one per line)", lines=2,
+                                           scale=3, value=str(host.lora_registry().folder()),
+                                           elem_id="stylemix_pool_sources"))
         uploads = gr.File(label="or upload .safetensors files", file_count="multiple", file_types=[".safetensors"],
                           scale=2, elem_id="stylemix_pool_uploads")
     with gr.Row():
@@ -93,9 +95,9 @@ def build_pool_panel(host: Host, session: Any = None) -> None:
                                        elem_id="stylemix_pool_iterations")
                 ratios = gr.Slider(1, 9, value=3, step=1, label="Mix ratios per pair", elem_id="stylemix_pool_ratios")
                 keep = gr.Slider(1, 10, value=2, step=1, label="Keep per generation", elem_id="stylemix_pool_keep")
-                seed = gr.Number(label="Seed", value=0, precision=0, elem_id="stylemix_pool_seed")
+                seed = gr.Number(label="Evolve seed", value=0, precision=0, elem_id="stylemix_pool_seed")
             with gr.Row():
-                score = gr.Radio(SCORE_CHOICES, value="novelty", label="Score", elem_id="stylemix_pool_score")
+                score = gr.Radio(SCORE_CHOICES, value="novelty", label="Evolve score", elem_id="stylemix_pool_score")
                 extrapolate = gr.Slider(0.0, 1.0, value=0.0, step=0.05, label="Extrapolate beyond parents",
                                         elem_id="stylemix_pool_extrapolate")
                 add_difference = gr.Checkbox(label="Add-difference A + t·(B − C)", value=False,

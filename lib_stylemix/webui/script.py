@@ -88,8 +88,13 @@ def canny_preview(folder: str, uploads: Any, low: float, high: float) -> tuple[I
 
 
 def build_ui(elem_id: Callable[[str], str], settings: StyleMixSettings) -> list[Any]:
-    """The Script's controls (gradio 3.41 and 4.x). Returns the input components, in `run`'s argument order."""
+    """The Script's controls (gradio 3.41 and 4.x). Returns the input components, in `run`'s argument order.
+
+    Controls whose defaults come from the settings are kept out of the webui's ui-config.json (`from_settings`).
+    """
     import gradio as gr
+
+    from lib_stylemix.ui.common import from_settings
 
     with gr.Group(elem_id=elem_id("panel")):
         gr.Markdown(HELP, elem_id=elem_id("help"))
@@ -105,23 +110,29 @@ def build_ui(elem_id: Callable[[str], str], settings: StyleMixSettings) -> list[
             placeholder="ukiyo-e woodblock\nart nouveau poster",
             elem_id=elem_id("styles"),
         )
-        template = gr.Textbox(
-            label="Prompt template ({style}, {description}, {trigger}, {image})",
-            value=settings.default_template,
-            elem_id=elem_id("template"),
+        template = from_settings(
+            gr.Textbox(
+                label="Prompt template ({style}, {description}, {trigger}, {image})",
+                value=settings.default_template,
+                elem_id=elem_id("template"),
+            )
         )
         with gr.Row():
-            low = gr.Slider(1, 255, value=settings.canny_low, step=1, label="Canny low", elem_id=elem_id("canny_low"))
-            high = gr.Slider(
-                1, 255, value=settings.canny_high, step=1, label="Canny high", elem_id=elem_id("canny_high")
+            low = from_settings(
+                gr.Slider(1, 255, value=settings.canny_low, step=1, label="Canny low", elem_id=elem_id("canny_low"))
             )
-            weight = gr.Slider(
-                0.0,
-                2.0,
-                value=settings.controlnet_weight,
-                step=0.05,
-                label="ControlNet weight",
-                elem_id=elem_id("cn_weight"),
+            high = from_settings(
+                gr.Slider(1, 255, value=settings.canny_high, step=1, label="Canny high", elem_id=elem_id("canny_high"))
+            )
+            weight = from_settings(
+                gr.Slider(
+                    0.0,
+                    2.0,
+                    value=settings.controlnet_weight,
+                    step=0.05,
+                    label="ControlNet weight",
+                    elem_id=elem_id("cn_weight"),
+                )
             )
         with gr.Row():
             preview = gr.Image(label="Canny preview", type="pil", interactive=False, elem_id=elem_id("preview"))
@@ -131,10 +142,12 @@ def build_ui(elem_id: Callable[[str], str], settings: StyleMixSettings) -> list[
                 list(SEED_POLICY_CHOICES), value="per-image", label="Seed policy", elem_id=elem_id("seed_policy")
             )
             seed = gr.Number(value=1234, precision=0, label="Seed", elem_id=elem_id("seed"))
-        out_dir = gr.Textbox(
-            label="Output folder (same folder again = resume)",
-            value=settings.restyle_output_dir,
-            elem_id=elem_id("out_dir"),
+        out_dir = from_settings(
+            gr.Textbox(
+                label="Output folder (one run folder per plan inside; the same plan again resumes)",
+                value=settings.restyle_output_dir,
+                elem_id=elem_id("out_dir"),
+            )
         )
     preview_inputs = [folder, uploads, low, high]
     preview_outputs = [preview, preview_text]

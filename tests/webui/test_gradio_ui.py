@@ -94,3 +94,27 @@ def test_tab_is_built_through_on_ui_tabs(webui):
     footer = [b for b in blocks.blocks.values() if getattr(b, "elem_id", None) == "stylemix_footer"]
     expected = "A1111 1.10.1" if webui.kind == "a1111" else "Forge 2.0.1v1.10.1"
     assert footer and expected in footer[0].value
+
+
+def test_sampler_and_canny_model_settings_are_dropdowns_of_what_is_installed(webui):
+    """Issue 12 item 17: dropdowns (free text still allowed) of the webui's samplers and the canny models."""
+    webui.load_scripts()
+    register_settings()
+    labels = webui.shared.opts.data_labels
+    sampler, model = labels[PREFIX + "sampler"], labels[PREFIX + "controlnet_model"]
+    assert sampler.component is gr.Dropdown and model.component is gr.Dropdown
+    assert sampler.component_args() == {"choices": ["DPM++ 2M", "Euler a", "Euler", "DDIM", "UniPC"],
+                                        "allow_custom_value": True}
+    choices = model.component_args()["choices"]
+    assert choices and all("canny" in name for name in choices)
+    assert "control_v11p_sd15_canny [d14c016b]" in choices
+    assert labels[PREFIX + "canny_low"].reload_ui and not labels[PREFIX + "sampler"].reload_ui
+    with gr.Blocks():  # the settings page builds them with the value not among the choices
+        gr.Dropdown(value="", label=model.label, **model.component_args())
+
+
+def test_canny_model_setting_is_free_text_without_controlnet(webui):
+    webui.load_scripts(with_controlnet=False)
+    register_settings()
+    args = webui.shared.opts.data_labels[PREFIX + "controlnet_model"].component_args()
+    assert args == {"choices": [], "allow_custom_value": True}
