@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, PngImagePlugin, UnidentifiedImageError
+from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from lib_stylemix.dataset.descriptions import description_from_stem
 from lib_stylemix.dataset.images import open_rgb
@@ -261,11 +261,10 @@ def write_manifest(plan: RestylePlan, out_dir: Path, result: RestyleResult, *, b
 
 
 def _thumbnail(path: Path, cell: int) -> Image.Image | None:
+    """The image fitted to a grid cell: shrunk, or enlarged when smaller (e.g. 64 px tests), for display only."""
     if not is_complete(path):
         return None
-    image = open_rgb(path)
-    image.thumbnail((cell, cell), Image.Resampling.LANCZOS)
-    return image
+    return ImageOps.contain(open_rgb(path), (cell, cell), Image.Resampling.LANCZOS)
 
 
 def _row_label(stem: str, description: str) -> str:

@@ -60,9 +60,9 @@ def build_pool_panel(host: Host, session: Any = None) -> None:
             with gr.Row():
                 metric = gr.Radio(METRIC_CHOICES, value="frobenius", label="Metric", elem_id="stylemix_pool_metric")
                 compare_btn = gr.Button("Compare", variant="primary", elem_id="stylemix_pool_compare")
-            with gr.Row():
-                heatmap = gr.Image(label="Distance heatmap", type="pil", interactive=False, scale=1,
-                                   elem_id="stylemix_pool_heatmap")
+            with gr.Row(equal_height=False):  # an empty pairs table stays one row high next to the heatmap
+                heatmap = gr.Image(label="Distance heatmap", show_label=False, type="pil", interactive=False,
+                                   scale=1, elem_id="stylemix_pool_heatmap")
                 pairs = gr.Dataframe(headers=logic.PAIR_HEADERS, interactive=False, label="Pairs, most different first",
                                      scale=1, elem_id="stylemix_pool_pairs")
             with gr.Row():
@@ -136,11 +136,12 @@ def build_pool_panel(host: Host, session: Any = None) -> None:
             lineage = gr.Dataframe(headers=logic.LINEAGE_HEADERS, interactive=False, wrap=True,
                                    label="Every member this session has seen", elem_id="stylemix_pool_lineage")
             draw_btn = gr.Button("Draw lineage tree and pool map", elem_id="stylemix_pool_draw")
-            with gr.Row():
-                lineage_plot = gr.Image(label="Lineage", type="pil", interactive=False, scale=1,
-                                        elem_id="stylemix_pool_lineage_plot")
-                pool_map = gr.Image(label="Pool map (classical MDS of ΔW)", type="pil", interactive=False, scale=1,
-                                    elem_id="stylemix_pool_map")
+            # the figures carry their own titles: no gradio label badge over them; the tree is as wide as the
+            # panel (it grows with the widest generation), the map below it
+            lineage_plot = gr.Image(label="Lineage", show_label=False, type="pil", interactive=False,
+                                    elem_id="stylemix_pool_lineage_plot")
+            pool_map = gr.Image(label="Pool map (classical MDS of ΔW)", show_label=False, type="pil",
+                                interactive=False, height=620, elem_id="stylemix_pool_map")
 
     def lists(sess: logic.PoolSession) -> tuple[Any, ...]:
         """Values of every component that shows the pool's membership."""

@@ -118,3 +118,23 @@ def test_canny_model_setting_is_free_text_without_controlnet(webui):
     register_settings()
     args = webui.shared.opts.data_labels[PREFIX + "controlnet_model"].component_args()
     assert args == {"choices": [], "allow_custom_value": True}
+
+
+def test_style_css_rules_match_real_elem_ids(webui):
+    """Issue 12 item 21: the grid gallery's rule named an id that did not exist, so grid pages were cropped."""
+    import re
+    from pathlib import Path
+
+    webui.load_scripts()
+    webui.make_runner()
+    webui.load_model("sd1")
+    blocks, _, _ = webui.callbacks.ui_tabs_callback()[0]
+    ids = {b.elem_id for b in blocks.blocks.values() if getattr(b, "elem_id", None)}
+    css = (Path(__file__).resolve().parents[2] / "style.css").read_text()
+    named = set(re.findall(r"#(stylemix_[a-z0-9_]+)", css))
+    assert {"stylemix_restyle_grids", "stylemix_epochs_grid", "stylemix_pool_map"} <= named
+    assert named <= ids, named - ids
+    by_id = {b.elem_id: b for b in blocks.blocks.values() if getattr(b, "elem_id", None)}
+    assert by_id["stylemix_restyle_grids"].object_fit == "contain"
+    assert by_id["stylemix_epochs_grid"].height == 640  # a 1040×2386 grid no longer makes the panel 4,000 px tall
+    assert not by_id["stylemix_pool_map"].show_label and not by_id["stylemix_pool_lineage_plot"].show_label
