@@ -57,9 +57,10 @@ def build_restyle_panel(host: Host) -> None:
             preview = gr.Image(label="Edge map", type="pil", interactive=False, height=320,
                                elem_id="stylemix_restyle_preview")
     gallery = gr.Gallery(label="Restyled images", columns=6, height="auto", elem_id="stylemix_restyle_gallery")
-    # a grid page is a whole picture: "contain" so it is never cropped to the tile (the style.css rule agrees)
-    grids = gr.Gallery(label="Images × styles grid pages", columns=1, height=720, object_fit="contain",
-                       elem_id="stylemix_restyle_grids")
+    # a grid page is a whole picture: "contain" in a tile that grows with the page (no inner scrolling), so it
+    # is never cropped (the style.css rule agrees); the pages carry their own title, so no label badge over it
+    grids = gr.Gallery(label="Images × styles grid pages", show_label=False, columns=2, height="auto",
+                       object_fit="contain", elem_id="stylemix_restyle_grids")
 
     def on_folder(path):
         """List the folder's images for the live canny preview."""
