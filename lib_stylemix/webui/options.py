@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -44,11 +45,30 @@ LABELS = {
 }
 
 
+OUTPUT_DIRS = (
+    "dataset_output_dir",
+    "restyle_output_dir",
+    "training_output_dir",
+    "epochs_output_dir",
+    "pool_output_dir",
+)
+
+
 def read_settings() -> StyleMixSettings:
-    """Current settings from `shared.opts.data`, defaults for anything missing or malformed."""
+    """Current settings from `shared.opts.data`, defaults for anything missing or malformed.
+
+    Output folders are made absolute here (relative ones are taken from the webui's working folder, as
+    before), so every status line and summary names the real place, whatever folder the webui started in.
+    """
     from modules import shared
 
-    return StyleMixSettings.from_mapping(getattr(shared.opts, "data", {}) or {}, prefix=PREFIX)
+    settings = StyleMixSettings.from_mapping(getattr(shared.opts, "data", {}) or {}, prefix=PREFIX)
+    absolute = {
+        name: os.path.abspath(os.path.expanduser(getattr(settings, name)))
+        for name in OUTPUT_DIRS
+        if getattr(settings, name).strip()
+    }
+    return dataclasses.replace(settings, **absolute)
 
 
 # Settings that only give the tab's fields their starting values: the tab is built once, so they apply after

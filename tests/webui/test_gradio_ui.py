@@ -45,7 +45,7 @@ def test_script_controls_match_run_arguments(webui):
     values = dict(zip(names, (c.value for c in ours.controls), strict=True))
     assert values["template"] == defaults.default_template
     assert (values["low"], values["high"]) == (defaults.canny_low, defaults.canny_high)
-    assert values["out_dir"] == defaults.restyle_output_dir
+    assert values["out_dir"] == str(webui.root / defaults.restyle_output_dir)  # shown absolute
     assert all(c.elem_id.startswith("script_stylemix_batch_restyle_") for c in ours.controls)
     assert runner.titles[-1] == stylemix_script.TITLE
 

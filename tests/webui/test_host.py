@@ -42,8 +42,18 @@ def test_refresh_without_lora_extension_does_not_fail(webui, monkeypatch):
     WebuiHost().lora_registry().refresh()
 
 
+def _defaults_in(root):
+    """The default settings as the webui adapter reads them: output folders absolute under the webui folder."""
+    import dataclasses
+
+    defaults = StyleMixSettings()
+    folders = {f.name: str(root / getattr(defaults, f.name)) for f in dataclasses.fields(defaults)
+               if f.name.endswith("_output_dir")}
+    return dataclasses.replace(defaults, **folders)
+
+
 def test_settings_read_with_defaults_before_and_after_registration(webui):
-    assert read_settings() == StyleMixSettings()  # on_ui_settings has not run (API mode, --nowebui)
+    assert read_settings() == _defaults_in(webui.root)  # on_ui_settings has not run (API mode, --nowebui)
     webui.shared.opts.data[PREFIX + "steps"] = "nonsense"
     webui.shared.opts.data[PREFIX + "epoch_strengths"] = "0.5, 0.75\n1"
     settings = read_settings()
@@ -56,7 +66,17 @@ def test_register_settings_adds_a_section(webui):
     info = labels[PREFIX + "preview_prompts"]
     assert info.section == ("stylemix", "StyleMix")
     assert info.default == "\n".join(StyleMixSettings().preview_prompts)
-    assert read_settings() == StyleMixSettings()
+    assert read_settings() == _defaults_in(webui.root)
+
+
+def test_output_folders_are_absolute_whatever_the_working_folder(webui, tmp_path):
+    """Issue 12 item 21: status lines named folders relative to the webui folder."""
+    webui.shared.opts.data[PREFIX + "pool_output_dir"] = "my/pool"
+    webui.shared.opts.data[PREFIX + "epochs_output_dir"] = str(tmp_path / "grids")
+    settings = WebuiHost().settings()
+    assert settings.pool_output_dir == str(webui.root / "my" / "pool")
+    assert settings.epochs_output_dir == str(tmp_path / "grids")
+    assert Path(settings.restyle_output_dir).is_absolute()
 
 
 def test_gpu_handoff(webui):

@@ -85,4 +85,4 @@ def test_script_settings_fields_follow_the_settings(webui, tmp_path):
     assert "customscript/stylemix.py/txt2img/Seed/value" in loadsave.component_mapping  # its own, tracked
     webui.shared.opts.data.update({PREFIX + "canny_high": 99, PREFIX + "restyle_output_dir": "elsewhere"})
     _, controls = start()
-    assert controls["canny_high"].value == 99 and controls["out_dir"].value == "elsewhere"
+    assert controls["canny_high"].value == 99 and controls["out_dir"].value == str(webui.root / "elsewhere")
