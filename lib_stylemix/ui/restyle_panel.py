@@ -57,9 +57,10 @@ def build_restyle_panel(host: Host) -> None:
             preview = gr.Image(label="Edge map", type="pil", interactive=False, height=320,
                                elem_id="stylemix_restyle_preview")
     gallery = gr.Gallery(label="Restyled images", columns=6, height="auto", elem_id="stylemix_restyle_gallery")
-    # a grid page is a whole picture: "contain" in a tile that grows with the page (no inner scrolling), so it
-    # is never cropped (the style.css rule agrees); the pages carry their own title, so no label badge over it
-    grids = gr.Gallery(label="Images × styles grid pages", show_label=False, columns=2, height="auto",
+    # a grid page is a whole picture: opened in the gallery's preview ("contain" in a 720 px high box, the other
+    # pages as thumbnails below), never cropped to a grid tile, which gradio caps below the page's height; the
+    # pages carry their own title, so no label badge over it (style.css keeps "contain" for the same id)
+    grids = gr.Gallery(label="Images × styles grid pages", show_label=False, columns=4, height=720, preview=True,
                        object_fit="contain", elem_id="stylemix_restyle_grids")
 
     def on_folder(path):
