@@ -261,3 +261,22 @@ def test_api_response_carries_the_summary(ready, tmp_path):
     assert (summary["written"], summary["resumed"]) == (2, 2)
     assert list(summary["failed"]) == ["ink__zblack", "pop_art__zblack"]
     assert "the image is black" in summary["failed"]["ink__zblack"]
+
+
+def test_a_webui_exception_fails_one_restyle_job_not_the_run(ready, tmp_path):
+    from modules import devices
+
+    folder = make_images(tmp_path / "set", 2)
+    seen = []
+
+    def nans_in_second(p, batch):
+        seen.append(p)
+        if len(seen) == 2:
+            raise devices.NansException("A tensor with all NaNs was produced in VAE.")
+
+    ready.processing.before_batch_hooks.append(nans_in_second)
+    processed = _txt2img(ready, _args(ready, folder, styles="ink", out=tmp_path / "out"))
+    assert "1 written, 0 resumed, 1 failed of 2 job(s)" in processed.comments
+    assert "StyleMix failed ink__photo2: restyle job ink__photo2: the webui failed (NansException" in processed.comments
+    summary = json.loads(processed.js())["extra_generation_params"]["StyleMix"]
+    assert list(summary["failed"]) == ["ink__photo2"] and summary["written"] == 1
