@@ -97,7 +97,7 @@ def build_pool_panel(host: Host, session: Any = None) -> None:
                 keep = gr.Slider(1, 10, value=2, step=1, label="Keep per generation", elem_id="stylemix_pool_keep")
                 seed = gr.Number(label="Evolve seed", value=0, precision=0, elem_id="stylemix_pool_seed")
             with gr.Row():
-                score = gr.Radio(SCORE_CHOICES, value="novelty", label="Evolve score", elem_id="stylemix_pool_score")
+                score = gr.Radio(SCORE_CHOICES, value="novelty", label="Score", elem_id="stylemix_pool_score")
                 extrapolate = gr.Slider(0.0, 1.0, value=0.0, step=0.05, label="Extrapolate beyond parents",
                                         elem_id="stylemix_pool_extrapolate")
                 add_difference = gr.Checkbox(label="Add-difference A + t·(B − C)", value=False,
