@@ -23,6 +23,11 @@ def _start(webui, config):
     return loadsave, by_id
 
 
+def _blocks(webui):
+    blocks, _, _ = webui.callbacks.ui_tabs_callback()[0]
+    return list(blocks.blocks.values())
+
+
 def _ready(webui):
     webui.load_scripts()
     webui.make_runner()
@@ -33,6 +38,8 @@ def test_every_tracked_tab_field_has_its_own_key(webui, tmp_path):
     _ready(webui)
     loadsave, by_id = _start(webui, tmp_path / "ui-config.json")
     assert loadsave.shared_keys == []
+    ids = [b.elem_id for b in _blocks(webui) if getattr(b, "elem_id", None)]
+    assert len(ids) == len(set(ids)) and all(i.startswith("stylemix") for i in ids)
     assert len(loadsave.component_mapping) > 20  # the fields the person may still set defaults for
     assert by_id["stylemix_pool_seed"].value == 0  # was 1234: the Restyle "Seed" shared its stored value
     assert by_id["stylemix_restyle_seed"].value == 1234
