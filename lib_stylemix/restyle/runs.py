@@ -1,8 +1,9 @@
 """Run folders: every restyle run owns its folder, so a second run never replaces the first one's records.
 
 A run is identified by what decides its images: the plan's settings (styles, template, sampler, size, seeds,
-canny, triggers …) and its job ids. Source image paths are left out (a moved set is still the same run), and
-so are the seeds of the `random` policy (they are drawn anew for every plan, yet a rerun must resume).
+canny, triggers …), its job ids and its source images (their paths: two uploads of a `photo1.png` are two
+runs). The seeds of the `random` policy are left out (they are drawn anew for every plan, yet a rerun must
+resume).
 
 The txt2img Script and the tab treat the folder a person chose as a *root*: a rerun of the same plan finds
 its run folder there and resumes it; any other plan gets a new `<root>/run-YYYYMMDD-HHMMSS`. A root that is
@@ -33,18 +34,18 @@ def plan_settings(plan: RestylePlan) -> dict[str, Any]:
     return {k: v for k, v in plan.to_dict().items() if k not in _NOT_IDENTITY}
 
 
-def run_key(settings: Mapping[str, Any], job_ids: Iterable[str]) -> str:
+def run_key(settings: Mapping[str, Any], job_ids: Iterable[str], sources: Iterable[str]) -> str:
     """A short digest of what makes a run; equal keys mean "the same run, resume it"."""
     identity = dict(settings)
     if identity.get("seed_policy") == "random":
         identity.pop("seed", None)
-    document = {"settings": identity, "jobs": sorted(job_ids)}
+    document = {"settings": identity, "jobs": sorted(job_ids), "sources": sorted(set(sources))}
     canonical = json.dumps(json.loads(json.dumps(document)), sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
 
 
 def plan_key(plan: RestylePlan) -> str:
-    return run_key(plan_settings(plan), (job.job_id for job in plan.jobs))
+    return run_key(plan_settings(plan), (job.job_id for job in plan.jobs), (job.image_path for job in plan.jobs))
 
 
 def read_manifest(folder: Path) -> dict[str, Any] | None:
@@ -63,8 +64,9 @@ def read_manifest(folder: Path) -> dict[str, Any] | None:
 
 def manifest_key(document: Mapping[str, Any]) -> str:
     settings = document.get("settings") if isinstance(document.get("settings"), Mapping) else {}
-    jobs = document.get("jobs") if isinstance(document.get("jobs"), list) else []
-    return run_key(settings, (str(j.get("job_id")) for j in jobs if isinstance(j, Mapping)))
+    listed = document.get("jobs")
+    jobs = [j for j in listed if isinstance(j, Mapping)] if isinstance(listed, list) else []
+    return run_key(settings, (str(j.get("job_id")) for j in jobs), (str(j.get("source_image")) for j in jobs))
 
 
 def check_same_run(plan: RestylePlan, folder: Path) -> None:

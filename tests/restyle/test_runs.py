@@ -74,3 +74,20 @@ def test_new_run_folder_is_numbered_when_taken(tmp_path: Path) -> None:
     first = new_run_folder(tmp_path, now=0)
     first.mkdir()
     assert new_run_folder(tmp_path, now=0).name == first.name + "-2"
+
+
+def test_other_images_under_the_same_names_are_another_run(image_folder: Path, tmp_path: Path) -> None:
+    """Two uploads of a `photo1.png` (or two sets with the same file names) must not resume each other."""
+    import shutil
+
+    copy = tmp_path / "elsewhere"
+    shutil.copytree(image_folder, copy)
+    one = make_plan(image_folder, "A", width=64, height=64)
+    two = make_plan(copy, "A", width=64, height=64)
+    assert [j.job_id for j in one.jobs] == [j.job_id for j in two.jobs]
+    assert plan_key(one) != plan_key(two)
+    root = tmp_path / "root"
+    folder, _ = choose_run_folder(one, root)
+    execute(one, FakeGenerator(), folder)
+    assert choose_run_folder(one, root) == (folder, True)
+    assert choose_run_folder(two, root)[1] is False
