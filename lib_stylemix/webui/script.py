@@ -197,6 +197,7 @@ def absolute(path: str | Path) -> Path:
 
 
 def source_folder(folder: str, uploads: Any, out_root: Path) -> Path:
+    """The image folder the plan reads: the uploads' copy next to the output root, else the typed folder."""
     uploaded = upload_paths(uploads)
     if uploaded:
         return copy_uploads(uploaded, out_root.parent / f"{out_root.name}-uploads")
