@@ -9,7 +9,7 @@ const stylemixTooltips = {
     script_stylemix_batch_restyle_canny_low: "Edges weaker than this are dropped (cv2.Canny low threshold)",
     script_stylemix_batch_restyle_canny_high: "Edges stronger than this are always kept (cv2.Canny high threshold)",
     script_stylemix_batch_restyle_seed_policy: "per-image: one seed per source image, shared by all styles; fixed: one seed for all; random: new seed per job",
-    script_stylemix_batch_restyle_out_dir: "Run again with the same folder to resume: finished images are skipped",
+    script_stylemix_batch_restyle_out_dir: "Each plan gets its own run folder in here; the same plan again resumes its run (finished images are skipped)",
     stylemix_epochs_strengths: "LoRA strengths for the grid columns, e.g. 0.4, 0.6, 0.8, 1",
     stylemix_epochs_save: "Writes the preferred weight into the LoRA's <name>.json sidecar (the Lora tab's card editor reads it)",
 };

@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING
 from PIL import Image
 
 from lib_stylemix.epochs.generator import Txt2ImgGenerator
-from lib_stylemix.epochs.grid import cell_sheet, labelled_grid
+from lib_stylemix.epochs.grid import cell_sheet, failure_tile, labelled_grid
 from lib_stylemix.epochs.plan import EpochGridPlan
 from lib_stylemix.epochs.runs import EpochFile
 from lib_stylemix.epochs.tags import format_weight
-from lib_stylemix.errors import CancelledError
+from lib_stylemix.errors import CancelledError, StyleMixError
 from lib_stylemix.fsutil import write_atomic, write_with
 from lib_stylemix.seams import CancelToken, NeverCancel, NullProgress, Progress
 
@@ -26,18 +26,33 @@ CELL_SIZE = 384
 
 @dataclasses.dataclass
 class EpochGridResult:
-    """What was rendered, job by job (`outputs[i]` belongs to `plan.jobs[i]`; missing when cancelled)."""
+    """What was rendered, job by job (`outputs[i]` belongs to `plan.jobs[i]`; missing when cancelled).
+
+    `failed[i]` is the error of job `i` (e.g. the webui's NansException): the grid shows a "failed" tile there
+    and the other cells are kept.
+    """
 
     plan: EpochGridPlan
     outputs: dict[int, list[GeneratedImage]]
     cancelled: bool = False
+    failed: dict[int, str] = dataclasses.field(default_factory=dict)
 
     def cell_images(self, row: int, col: int) -> list[Image.Image]:
+        images: list[Image.Image] = []
+        for index, job in enumerate(self.plan.jobs):
+            if job.row != row or job.col != col:
+                continue
+            if index in self.failed:
+                images.append(failure_tile((self.plan.width, self.plan.height)))
+            images.extend(generated.image for generated in self.outputs.get(index, []))
+        return images
+
+    def failure_lines(self) -> list[str]:
+        """One line per failed image: where it is in the grid and why."""
         return [
-            generated.image
-            for index, job in enumerate(self.plan.jobs)
-            if job.row == row and job.col == col
-            for generated in self.outputs.get(index, [])
+            f"{self.plan.jobs[i].file.label}, strength {format_weight(self.plan.jobs[i].strength)}, "
+            f"seed {self.plan.jobs[i].seed}: {message}"
+            for i, message in sorted(self.failed.items())
         ]
 
     def cell(self, index: int) -> tuple[EpochFile, float]:
@@ -79,7 +94,8 @@ def run_grid(
     """Generate every job of `plan` in order; stop between images when `cancel` says so (kept: what is done).
 
     A generator may also raise `CancelledError` (the webui's Interrupt cut an image short): that image is
-    dropped and the run ends as cancelled. Any `StyleMixError` propagates (nothing sensible to continue with).
+    dropped and the run ends as cancelled. A `StyleMixError` fails that image only (recorded in `failed`,
+    like restyle's per-job failures); the run goes on, so one bad cell never throws away the finished ones.
     """
     progress = progress or NullProgress()
     cancel = cancel or NeverCancel()
@@ -105,8 +121,14 @@ def run_grid(
         except CancelledError:  # interrupted mid-image: that image is cut short, keep the finished ones
             result.cancelled = True
             break
+        except StyleMixError as exc:
+            result.failed[index] = str(exc)
     done = len(result.outputs)
-    progress.end(f"epoch grid: {done}/{total} images" + (" (cancelled)" if result.cancelled else ""))
+    progress.end(
+        f"epoch grid: {done}/{total} images"
+        + (f", {len(result.failed)} failed" if result.failed else "")
+        + (" (cancelled)" if result.cancelled else "")
+    )
     return result
 
 
@@ -139,6 +161,7 @@ def save_result(result: EpochGridResult, out_dir: str | Path) -> Path:
         "prompts": list(result.plan.prompts),
         "seeds": list(result.plan.seeds),
         "cancelled": result.cancelled,
+        "failed": len(result.failed),
         "images": [
             {
                 "file": job.file.name,
@@ -146,6 +169,7 @@ def save_result(result: EpochGridResult, out_dir: str | Path) -> Path:
                 "prompt": job.prompt,
                 "seed": job.seed,
                 "infotexts": [g.infotext for g in result.outputs.get(index, [])],
+                "error": result.failed.get(index),
             }
             for index, job in enumerate(result.plan.jobs)
         ],

@@ -13,6 +13,7 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 BACKGROUND = (255, 255, 255)
 MISSING = (200, 200, 200)
+FAILED = (150, 30, 30)
 TEXT = (0, 0, 0)
 GAP = 4
 
@@ -45,6 +46,26 @@ def cell_sheet(images: Sequence[Image.Image], tile: tuple[int, int], columns: in
     return sheet
 
 
+def failure_tile(size: tuple[int, int]) -> Image.Image:
+    """What a failed image looks like in its cell: dark red with "failed" written across it."""
+    tile = Image.new("RGB", size, FAILED)
+    draw = ImageDraw.Draw(tile)
+    font = load_font(max(10, min(size) // 6))
+    text_w, text_h = _text_size(draw, "failed", font)
+    draw.text(((size[0] - text_w) // 2, (size[1] - text_h) // 2), "failed", fill=(255, 255, 255), font=font)
+    return tile
+
+
+def _fitting_font(draw: ImageDraw.ImageDraw, labels: Sequence[str], width: int, size: int) -> ImageFont.ImageFont:
+    """The largest font up to `size` in which every column label fits its column (tall cells made the labels of
+    neighbouring columns run into each other)."""
+    font = load_font(size)
+    while size > 10 and max((_text_size(draw, t, font)[0] for t in labels), default=0) > width - 2 * GAP:
+        size -= 2
+        font = load_font(size)
+    return font
+
+
 def _text_size(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.ImageFont) -> tuple[int, int]:
     left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
     return right - left, bottom - top
@@ -61,8 +82,11 @@ def labelled_grid(
         raise ValueError("grid: the number of labels does not match the cells")
     sample = next((c for row in cells for c in row if c is not None), None)
     cell_w, cell_h = sample.size if sample is not None else (256, 256)
-    font = load_font(font_size or max(12, cell_h // 12))
     probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    if font_size:
+        font = load_font(font_size)
+    else:
+        font = _fitting_font(probe, col_labels, cell_w, max(12, min(cell_w, cell_h) // 10))
     label_w = max((_text_size(probe, t, font)[0] for t in row_labels), default=0) + 2 * GAP
     label_h = max((_text_size(probe, t, font)[1] for t in col_labels), default=0) + 2 * GAP
     width = label_w + len(col_labels) * (cell_w + GAP)

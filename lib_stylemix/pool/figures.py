@@ -98,33 +98,59 @@ def heatmap_figure(names: Sequence[str], matrix: np.ndarray, *, title: str = "Δ
     return fig
 
 
+def _label_side(x: float, centre: float) -> tuple[str, tuple[int, int]]:
+    """Labels point towards the middle of the map, so no label runs off the right or left edge."""
+    return ("right", (-5, 4)) if x > centre else ("left", (5, 4))
+
+
 def pool_map_figure(names: Sequence[str], gram: np.ndarray, edges: Sequence[tuple[int, int]],
                     generations: Sequence[int], *, title: str = "Pool map (classical MDS of ΔW)") -> Any:
-    """2-D map of the pool: points placed by classical MDS from K, parent → child links, colour = generation."""
+    """2-D map of the pool: points placed by classical MDS from K, parent → child links, colour = generation.
+
+    Sized to be read at about 700 px wide (half a panel): labels sit on the inner side of their point, and the
+    generation colour bar lies under the plot, where no label can run beneath it.
+    """
     xy = classical_mds(gram)
-    fig = _figure(8, 7)
+    fig = _figure(7, 6.5)
     ax = fig.add_subplot(1, 1, 1)
     for parent, child in edges:
         ax.annotate("", xy=xy[child], xytext=xy[parent],
                     arrowprops={"arrowstyle": "->", "color": "0.6", "lw": 0.8})
     scatter = ax.scatter(xy[:, 0], xy[:, 1], c=list(generations), cmap="plasma", s=60, zorder=3,
                          edgecolors="black", linewidths=0.5)
+    centre = float(np.mean(xy[:, 0])) if len(xy) else 0.0
     for (x, y), name in zip(xy, names, strict=True):
-        ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        side, offset = _label_side(float(x), centre)
+        ax.annotate(name, (x, y), textcoords="offset points", xytext=offset, fontsize=8, ha=side,
+                    annotation_clip=True)
     if len(set(generations)) > 1:
-        fig.colorbar(scatter, ax=ax, label="generation", ticks=sorted(set(generations)))
+        fig.colorbar(scatter, ax=ax, label="generation", ticks=sorted(set(generations)),
+                     orientation="horizontal", fraction=0.05, pad=0.1)
     ax.set_xlabel("MDS axis 1")
     ax.set_ylabel("MDS axis 2")
-    ax.set_title(title)
-    ax.margins(x=0.3, y=0.1)  # room for the labels right of the right-most points
+    ax.set_title(title, fontsize=11)
+    ax.margins(x=0.15, y=0.1)
     ax.set_aspect("equal", adjustable="datalim")
     fig.tight_layout()
     return fig
 
 
+def _wrap_name(name: str, width: int = 20) -> str:
+    """Long member names on two lines, broken at `_` or `-` near the middle (or hard at `width`)."""
+    if len(name) <= width:
+        return name
+    cuts = [i for i, c in enumerate(name) if c in "_-"]
+    cut = min(cuts, key=lambda i: abs(i - len(name) / 2)) + 1 if cuts else width
+    return name[:cut] + "\n" + name[cut:]
+
+
 def lineage_figure(names: Sequence[str], parents: Sequence[Sequence[str]], generations: Sequence[int],
                    active: Sequence[bool], *, title: str = "Lineage") -> Any:
-    """Lineage tree: one row per generation, arrows from parents to children; evicted members drawn hollow."""
+    """Lineage tree: one row per generation, arrows from parents to children; evicted members drawn hollow.
+
+    About 1.5 inches per member of the widest generation (labels at 8 pt, long names on two lines, neighbours'
+    labels alternately above and below), so the tree stays readable when shown at panel width.
+    """
     rows: dict[int, list[int]] = {}
     for i, g in enumerate(generations):
         rows.setdefault(g, []).append(i)
@@ -133,7 +159,7 @@ def lineage_figure(names: Sequence[str], parents: Sequence[Sequence[str]], gener
     for g, items in rows.items():
         for k, i in enumerate(items):
             pos[names[i]] = ((k + 0.5) * widest / len(items), -g)
-    fig = _figure(max(6.0, 1.3 * widest), max(3.0, 1.4 * len(rows) + 1))
+    fig = _figure(min(max(6.0, 1.5 * widest + 1.0), 16.0), max(3.2, 1.9 * len(rows) + 1.2))
     ax = fig.add_subplot(1, 1, 1)
     for i, name in enumerate(names):
         for p in parents[i]:
@@ -141,16 +167,22 @@ def lineage_figure(names: Sequence[str], parents: Sequence[Sequence[str]], gener
                 ax.annotate("", xy=pos[name], xytext=pos[p],
                             arrowprops={"arrowstyle": "->", "color": "0.55", "lw": 0.8,
                                         "connectionstyle": "arc3,rad=0.08"})
-    for i, name in enumerate(names):
-        x, y = pos[name]
-        ax.scatter([x], [y], s=70, zorder=3, edgecolors="black",
-                   facecolors="tab:orange" if active[i] else "white")
-        ax.annotate(name, (x, y), textcoords="offset points", xytext=(0, 7), ha="center", fontsize=6)
+    first = min(rows, default=0)
+    for g, items in rows.items():
+        for k, i in enumerate(items):
+            x, y = pos[names[i]]
+            ax.scatter([x], [y], s=80, zorder=3, edgecolors="black",
+                       facecolors="tab:orange" if active[i] else "white")
+            # children's labels go under them (arrows arrive from above); in a crowded row every other flips
+            below = (g != first) != (len(items) > 4 and k % 2 == 1)
+            ax.annotate(_wrap_name(names[i]), (x, y), textcoords="offset points", xytext=(0, -9 if below else 8),
+                        ha="center", va="top" if below else "bottom", fontsize=8)
     ax.set_yticks([-g for g in sorted(rows)])
     ax.set_yticklabels([f"gen {g}" for g in sorted(rows)])
     ax.set_xticks([])
     ax.set_xlim(-0.2, widest + 0.2)
-    ax.set_title(title + " (hollow = no longer in the pool)")
+    ax.set_ylim(-max(rows, default=0) - 0.5, -first + 0.5)
+    ax.set_title(title + " (hollow = no longer in the pool)", fontsize=11)
     fig.tight_layout()
     return fig
 

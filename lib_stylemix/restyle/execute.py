@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, PngImagePlugin, UnidentifiedImageError
+from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from lib_stylemix.dataset.descriptions import description_from_stem
 from lib_stylemix.dataset.images import open_rgb
@@ -25,10 +25,9 @@ from lib_stylemix.restyle.grid import grid_page, paginate
 from lib_stylemix.restyle.infotext import PNG_TEXT_KEY, build_infotext, merge_infotext
 from lib_stylemix.restyle.layout import caption_text, image_folder, output_name, steps_per_epoch, train_data_dir
 from lib_stylemix.restyle.plan import RestyleJob, RestylePlan
+from lib_stylemix.restyle.runs import MANIFEST_FORMAT, MANIFEST_NAME, check_same_run, plan_settings
 from lib_stylemix.seams import CancelToken, NeverCancel, NullProgress, Progress
 
-MANIFEST_NAME = "manifest.json"
-MANIFEST_FORMAT = "stylemix-restyle-output"
 MANIFEST_VERSION = 1
 GRID_FOLDER = "grids"
 
@@ -83,14 +82,7 @@ def _check_out_dir(plan: RestylePlan, out_dir: Path) -> None:
             raise StyleMixError(f"{out_dir}: is or is inside the source image folder {source_folder}; pick another")
         if any(tree == source_folder or tree in source_folder.parents for tree in written_trees):
             raise StyleMixError(f"{out_dir}: outputs would be written into the source image folder {source_folder}")
-    manifest = out_dir / MANIFEST_NAME
-    if manifest.is_file():
-        try:
-            existing = json.loads(manifest.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise StyleMixError(f"{manifest}: exists but is not readable JSON ({exc}); not ours to replace") from exc
-        if not isinstance(existing, dict) or existing.get("format") != MANIFEST_FORMAT:
-            raise StyleMixError(f"{manifest}: exists and is not a StyleMix restyle manifest; pick another folder")
+    check_same_run(plan, out_dir)
 
 
 def _write_job(
@@ -131,6 +123,9 @@ def execute(
     grid_cell: int = 256,
 ) -> RestyleResult:
     """Generate every job of `plan` not yet complete in `out_dir`, then write `manifest.json` and grid pages.
+
+    `out_dir` is one run's folder: a folder whose manifest records a different plan is refused (see
+    `restyle.runs`; callers that want a folder per run use `choose_run_folder`).
 
     A `StyleMixError` from the generator fails that job only (recorded, the run continues). Cancelling stops
     before the next job. A generator that was cut short raises `CancelledError` and its output is discarded;
@@ -251,7 +246,7 @@ def build_manifest(plan: RestylePlan, out_dir: Path, result: RestyleResult, *, b
         "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "backend": backend,
         "cancelled": result.cancelled,
-        "settings": {k: v for k, v in plan.to_dict().items() if k not in ("jobs", "images", "format", "version")},
+        "settings": plan_settings(plan),
         "styles": styles,
         "jobs": jobs,
         "grids": [rel(g) for g in result.grids],
@@ -266,11 +261,10 @@ def write_manifest(plan: RestylePlan, out_dir: Path, result: RestyleResult, *, b
 
 
 def _thumbnail(path: Path, cell: int) -> Image.Image | None:
+    """The image fitted to a grid cell: shrunk, or enlarged when smaller (e.g. 64 px tests), for display only."""
     if not is_complete(path):
         return None
-    image = open_rgb(path)
-    image.thumbnail((cell, cell), Image.Resampling.LANCZOS)
-    return image
+    return ImageOps.contain(open_rgb(path), (cell, cell), Image.Resampling.LANCZOS)
 
 
 def _row_label(stem: str, description: str) -> str:

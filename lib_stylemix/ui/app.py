@@ -27,6 +27,8 @@ STANDALONE_CSS = """
 .stylemix-msg-info { background: rgba(80, 120, 200, 0.12); border-left: 4px solid #5078c8; }
 .stylemix-msg-warn { background: rgba(230, 160, 20, 0.15); border-left: 4px solid #e6a014; }
 .stylemix-msg-error { background: rgba(220, 50, 50, 0.12); border-left: 4px solid #dc3232; }
+#stylemix_pool_heatmap img, #stylemix_pool_lineage_plot img, #stylemix_pool_map img { object-fit: contain !important; }
+#stylemix_pool_pairs { align-self: flex-start; }
 """
 
 

@@ -50,6 +50,18 @@ def attempt(fn: Callable[[], Any], what: str) -> tuple[Any, str | None]:
         return None, error_html(exc)
 
 
+def from_settings(component: Any) -> Any:
+    """Mark a component whose starting value comes from the StyleMix settings (or the host, e.g. its LoRA folder).
+
+    The webui's `ui-config.json` stores every labelled tab field's value at the first start and forces it back
+    at every later start, which would freeze the settings' value of that day. Components with the attribute
+    `do_not_save_to_config` are neither stored nor restored (in A1111 and Forge alike), so these fields follow
+    the settings; the settings page is where their defaults are changed.
+    """
+    component.do_not_save_to_config = True
+    return component
+
+
 GALLERY_LIMIT = 200
 
 

@@ -99,8 +99,15 @@ def image_names(folder: str) -> list[str]:
     return [Path(e.path).name for e in load_image_set(_folder(folder, "image folder")).entries]
 
 
+CONTROLNET_RESOLUTION = 512  # ControlNet's processor resolution: `CannyUnit.processor_res` and the Script's preview
+
+
 def canny_preview(folder: str, name: str, low: int, high: int, auto: bool) -> tuple[Image.Image, str]:
-    """Edge map of one image at the given (or automatic) thresholds, with its density verdict."""
+    """Edge map of one image at the given (or automatic) thresholds, with its density verdict.
+
+    The map is computed at ControlNet's processor resolution (short side 512, as the restyle jobs and the
+    Script's preview use), so thresholds and edge density here are the ones ControlNet will see.
+    """
     from lib_stylemix.dataset.canny import auto_thresholds, canny_map, density_warning, edge_density, map_image
     from lib_stylemix.fsutil import safe_child
 
@@ -109,8 +116,8 @@ def canny_preview(folder: str, name: str, low: int, high: int, auto: bool) -> tu
         raise StyleMixError(f"{path}: no such image")
     low, high = _thresholds(low, high)
     if auto:
-        low, high = auto_thresholds(path)
-    edges = canny_map(path, low, high)
+        low, high = auto_thresholds(path, resolution=CONTROLNET_RESOLUTION)
+    edges = canny_map(path, low, high, resolution=CONTROLNET_RESOLUTION)
     density = edge_density(edges)
     warning = density_warning(density)
     text = f"{name}: thresholds {low}/{high}, {density:.1%} edge pixels" + (f" — {warning}" if warning else " — OK")
@@ -139,8 +146,8 @@ def canny_sheet(folder: str, low: int, high: int, auto: bool, *, progress: Progr
     for done, entry in enumerate(entries, 1):
         if cancel.cancelled():
             raise CancelledError(f"stopped after {done - 1} of {len(entries)} image(s)")
-        pair = auto_thresholds(entry.path) if auto else (low, high)
-        edges = canny_map(entry.path, *pair)
+        pair = auto_thresholds(entry.path, resolution=CONTROLNET_RESOLUTION) if auto else (low, high)
+        edges = canny_map(entry.path, *pair, resolution=CONTROLNET_RESOLUTION)
         warning = density_warning(edge_density(edges))
         if warning:
             warnings.append(f"{Path(entry.path).name}: {warning}")

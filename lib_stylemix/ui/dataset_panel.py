@@ -5,7 +5,16 @@ from __future__ import annotations
 from lib_stylemix.dataset.images import CROP_MODES
 from lib_stylemix.seams import NeverCancel
 from lib_stylemix.ui import dataset_logic as logic
-from lib_stylemix.ui.common import GradioProgress, SessionJob, attempt, message_html, table, table_rows, thumbnails
+from lib_stylemix.ui.common import (
+    GradioProgress,
+    SessionJob,
+    attempt,
+    from_settings,
+    message_html,
+    table,
+    table_rows,
+    thumbnails,
+)
 from lib_stylemix.ui.host import Host
 
 
@@ -23,11 +32,12 @@ def build_dataset_panel(host: Host) -> None:
         with gr.Tab("Prepare", elem_id="stylemix_dataset_tab_prepare"):
             with gr.Row():
                 source = gr.Textbox(label="Source image folder", elem_id="stylemix_dataset_source")
-                output = gr.Textbox(label="Output folder (new)", elem_id="stylemix_dataset_output",
+                output = gr.Textbox(label="Prepared set folder (new)", elem_id="stylemix_dataset_output",
                                     placeholder=f"empty: {settings.dataset_output_dir}/<source folder name>")
             with gr.Row():
-                size = gr.Textbox(label="Size (N or WIDTHxHEIGHT)", value=f"{settings.width}x{settings.height}",
-                                  elem_id="stylemix_dataset_size")
+                size = from_settings(gr.Textbox(label="Size (N or WIDTHxHEIGHT)",
+                                                value=f"{settings.width}x{settings.height}",
+                                                elem_id="stylemix_dataset_size"))
                 crop = gr.Radio(list(CROP_MODES), value="center", label="Crop", elem_id="stylemix_dataset_crop")
                 upscale = gr.Checkbox(label="Allow upscaling small images", value=False,
                                       elem_id="stylemix_dataset_upscale")
@@ -36,7 +46,7 @@ def build_dataset_panel(host: Host) -> None:
                 stop_btn = gr.Button("Stop", variant="stop", elem_id="stylemix_dataset_stop")
         with gr.Tab("Descriptions", elem_id="stylemix_dataset_tab_descriptions"):
             with gr.Row():
-                folder = gr.Textbox(label="Prepared image folder", scale=4, elem_id="stylemix_dataset_folder")
+                folder = gr.Textbox(label="Prepared image folder to open", scale=4, elem_id="stylemix_dataset_folder")
                 open_btn = gr.Button("Open", scale=1, elem_id="stylemix_dataset_open")
             descriptions = gr.Dataframe(headers=logic.DESCRIPTION_HEADERS, datatype=["str", "str", "str"],
                                         interactive=True, wrap=True, label="Descriptions (edit the middle column)",
@@ -44,10 +54,10 @@ def build_dataset_panel(host: Host) -> None:
             save_btn = gr.Button("Save descriptions", variant="primary", elem_id="stylemix_dataset_save")
         with gr.Tab("Canny check", elem_id="stylemix_dataset_tab_canny"):
             with gr.Row():
-                low = gr.Slider(1, 254, value=settings.canny_low, step=1, label="Low threshold",
-                                elem_id="stylemix_dataset_canny_low")
-                high = gr.Slider(2, 255, value=settings.canny_high, step=1, label="High threshold",
-                                 elem_id="stylemix_dataset_canny_high")
+                low = from_settings(gr.Slider(1, 254, value=settings.canny_low, step=1, label="Low threshold",
+                                              elem_id="stylemix_dataset_canny_low"))
+                high = from_settings(gr.Slider(2, 255, value=settings.canny_high, step=1, label="High threshold",
+                                               elem_id="stylemix_dataset_canny_high"))
                 auto = gr.Checkbox(label="Automatic thresholds per image (median based)", value=False,
                                    elem_id="stylemix_dataset_canny_auto")
             with gr.Row():

@@ -59,8 +59,10 @@ def render(
     session.result, session.picked = result, None
     saved = save_result(result, settings.epochs_output_dir)
     done = len(result.outputs)
+    failures = result.failure_lines()
     text = (f"{len(plan.files)} epoch(s) × {len(plan.strengths)} strength(s), {done}/{len(plan.jobs)} image(s)"
-            + (" — cancelled" if result.cancelled else "") + f"; saved {saved}. Click the best cell.")
+            + (f", {len(failures)} failed (first: {failures[0]})" if failures else "")
+            + (" — cancelled" if result.cancelled else "") + f"; saved {saved.absolute()}. Click the best cell.")
     return text, result.gallery(), result.grid(), saved
 
 

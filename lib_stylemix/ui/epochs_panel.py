@@ -11,7 +11,7 @@ from lib_stylemix.epochs import format_weight
 from lib_stylemix.seams import NeverCancel
 from lib_stylemix.ui import epochs_logic as logic
 from lib_stylemix.ui import pool_logic
-from lib_stylemix.ui.common import AnyCancel, GradioProgress, attempt, message_html
+from lib_stylemix.ui.common import AnyCancel, GradioProgress, attempt, from_settings, message_html
 from lib_stylemix.ui.host import Host
 from lib_stylemix.ui.science_panel import build_epoch_suggestion
 
@@ -28,29 +28,33 @@ def build_epochs_panel(host: Host, pool_state: Any = None) -> None:
                 "(`<name>.json`, other keys kept) and the file joins the pool.")
     status = gr.HTML(elem_id="stylemix_epochs_status")
     with gr.Row():
-        folder = gr.Textbox(label="LoRA folder", value=str(host.lora_registry().folder()), scale=3,
-                            elem_id="stylemix_epochs_folder")
+        folder = from_settings(gr.Textbox(label="LoRA folder with the training run",
+                                          value=str(host.lora_registry().folder()), scale=3,
+                                          elem_id="stylemix_epochs_folder"))
         run = gr.Dropdown(label="Training run", choices=[], scale=2, elem_id="stylemix_epochs_run")
         find_btn = gr.Button("Find runs", scale=1, elem_id="stylemix_epochs_find")
     with gr.Row():
-        strengths = gr.Textbox(label="Strengths", value=", ".join(format_weight(s) for s in settings.epoch_strengths),
-                               elem_id="stylemix_epochs_strengths")
-        seeds = gr.Textbox(label="Seeds", value=", ".join(str(s) for s in settings.preview_seeds),
-                           elem_id="stylemix_epochs_seeds")
-    prompts = gr.Textbox(label="Prompts (one per line)", lines=3, value="\n".join(settings.preview_prompts),
-                         elem_id="stylemix_epochs_prompts")
+        strengths = from_settings(gr.Textbox(label="Strengths",
+                                             value=", ".join(format_weight(s) for s in settings.epoch_strengths),
+                                             elem_id="stylemix_epochs_strengths"))
+        seeds = from_settings(gr.Textbox(label="Epoch grid seeds",
+                                         value=", ".join(str(s) for s in settings.preview_seeds),
+                                         elem_id="stylemix_epochs_seeds"))
+    prompts = from_settings(gr.Textbox(label="Epoch grid prompts (one per line)", lines=3,
+                                       value="\n".join(settings.preview_prompts), elem_id="stylemix_epochs_prompts"))
     with gr.Row():
         render_btn = gr.Button("Render grid", variant="primary", elem_id="stylemix_epochs_render")
         stop_btn = gr.Button("Stop", variant="stop", elem_id="stylemix_epochs_stop")
-    cells = gr.Gallery(label="Cells (row = epoch, column = strength) — click the best", columns=4, height="auto",
-                       elem_id="stylemix_epochs_cells")
+    cells = gr.Gallery(label="Cells (row = epoch, column = strength) — click the best", columns=4, height=560,
+                       object_fit="contain", elem_id="stylemix_epochs_cells")
     with gr.Row():
-        picked = gr.Textbox(label="Picked", interactive=False, elem_id="stylemix_epochs_picked")
+        picked = gr.Textbox(label="Picked epoch", interactive=False, elem_id="stylemix_epochs_picked")
         strength = gr.Slider(0.0, 2.0, value=1.0, step=0.05, label="Preferred strength",
                              elem_id="stylemix_epochs_strength")
         activation = gr.Textbox(label="Activation text (optional)", elem_id="stylemix_epochs_activation")
         save_btn = gr.Button("Save choice", variant="primary", elem_id="stylemix_epochs_save")
-    grid = gr.Image(label="Grid", type="pil", interactive=False, elem_id="stylemix_epochs_grid")
+    # a big run makes a tall grid PNG: bounded here (the saved file keeps every pixel)
+    grid = gr.Image(label="Epoch grid", type="pil", interactive=False, height=640, elem_id="stylemix_epochs_grid")
     build_epoch_suggestion(host, state)  # style-distance ranking next to the grid (Style science)
 
     def session_of(value) -> logic.EpochsSession:

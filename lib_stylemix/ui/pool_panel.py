@@ -14,6 +14,7 @@ from lib_stylemix.ui.common import (
     GradioProgress,
     attempt,
     file_paths,
+    from_settings,
     message_html,
     parse_float_list,
     parse_lines,
@@ -38,8 +39,9 @@ def build_pool_panel(host: Host, session: Any = None) -> None:
     )
     status = gr.HTML(elem_id="stylemix_pool_status")
     with gr.Row():
-        sources = gr.Textbox(label="LoRA folder, files or glob patterns (one per line)", lines=2, scale=3,
-                             value=str(host.lora_registry().folder()), elem_id="stylemix_pool_sources")
+        sources = from_settings(gr.Textbox(label="LoRA folder, files or glob patterns (one per line)", lines=2,
+                                           scale=3, value=str(host.lora_registry().folder()),
+                                           elem_id="stylemix_pool_sources"))
         uploads = gr.File(label="or upload .safetensors files", file_count="multiple", file_types=[".safetensors"],
                           scale=2, elem_id="stylemix_pool_uploads")
     with gr.Row():
@@ -58,9 +60,9 @@ def build_pool_panel(host: Host, session: Any = None) -> None:
             with gr.Row():
                 metric = gr.Radio(METRIC_CHOICES, value="frobenius", label="Metric", elem_id="stylemix_pool_metric")
                 compare_btn = gr.Button("Compare", variant="primary", elem_id="stylemix_pool_compare")
-            with gr.Row():
-                heatmap = gr.Image(label="Distance heatmap", type="pil", interactive=False, scale=1,
-                                   elem_id="stylemix_pool_heatmap")
+            with gr.Row(equal_height=False):  # an empty pairs table stays one row high next to the heatmap
+                heatmap = gr.Image(label="Distance heatmap", show_label=False, type="pil", interactive=False,
+                                   scale=1, elem_id="stylemix_pool_heatmap")
                 pairs = gr.Dataframe(headers=logic.PAIR_HEADERS, interactive=False, label="Pairs, most different first",
                                      scale=1, elem_id="stylemix_pool_pairs")
             with gr.Row():
@@ -93,7 +95,7 @@ def build_pool_panel(host: Host, session: Any = None) -> None:
                                        elem_id="stylemix_pool_iterations")
                 ratios = gr.Slider(1, 9, value=3, step=1, label="Mix ratios per pair", elem_id="stylemix_pool_ratios")
                 keep = gr.Slider(1, 10, value=2, step=1, label="Keep per generation", elem_id="stylemix_pool_keep")
-                seed = gr.Number(label="Seed", value=0, precision=0, elem_id="stylemix_pool_seed")
+                seed = gr.Number(label="Evolve seed", value=0, precision=0, elem_id="stylemix_pool_seed")
             with gr.Row():
                 score = gr.Radio(SCORE_CHOICES, value="novelty", label="Score", elem_id="stylemix_pool_score")
                 extrapolate = gr.Slider(0.0, 1.0, value=0.0, step=0.05, label="Extrapolate beyond parents",
@@ -134,11 +136,12 @@ def build_pool_panel(host: Host, session: Any = None) -> None:
             lineage = gr.Dataframe(headers=logic.LINEAGE_HEADERS, interactive=False, wrap=True,
                                    label="Every member this session has seen", elem_id="stylemix_pool_lineage")
             draw_btn = gr.Button("Draw lineage tree and pool map", elem_id="stylemix_pool_draw")
-            with gr.Row():
-                lineage_plot = gr.Image(label="Lineage", type="pil", interactive=False, scale=1,
-                                        elem_id="stylemix_pool_lineage_plot")
-                pool_map = gr.Image(label="Pool map (classical MDS of ΔW)", type="pil", interactive=False, scale=1,
-                                    elem_id="stylemix_pool_map")
+            # the figures carry their own titles: no gradio label badge over them; the tree is as wide as the
+            # panel (it grows with the widest generation), the map below it
+            lineage_plot = gr.Image(label="Lineage", show_label=False, type="pil", interactive=False,
+                                    elem_id="stylemix_pool_lineage_plot")
+            pool_map = gr.Image(label="Pool map (classical MDS of ΔW)", show_label=False, type="pil",
+                                interactive=False, height=620, elem_id="stylemix_pool_map")
 
     def lists(sess: logic.PoolSession) -> tuple[Any, ...]:
         """Values of every component that shows the pool's membership."""

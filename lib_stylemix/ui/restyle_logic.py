@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,7 +20,7 @@ SEED_POLICIES = ["per-image", "fixed", "random"]
 
 
 def default_output(folder: str, output_root: str) -> str:
-    """Where restyled images of `folder` go by default: `<output_root>/<image folder name>`."""
+    """Where restyled images of `folder` go by default: `<output_root>/<image folder name>` (a root of run folders)."""
     name = Path((folder or "").strip()).expanduser().resolve().name if (folder or "").strip() else ""
     return str(Path(output_root) / name) if name else ""
 
@@ -65,24 +66,34 @@ def run_plan(
     progress: Progress,
     cancel: CancelToken,
 ) -> tuple[RestyleResult, str, list[tuple[str, str]], list[str]]:
-    """Execute (resuming whatever `out_dir` already holds); returns the result, a summary, gallery and grids."""
+    """Execute into the plan's run folder under `out_dir` (found again, and resumed, when the same plan ran there
+    before; a new `run-…` folder otherwise). Returns the result, a summary, gallery items and grid pages."""
     from lib_stylemix.restyle.execute import execute
+    from lib_stylemix.restyle.runs import choose_run_folder
 
     if not (out_dir or "").strip():
         raise StyleMixError("output folder: type where the restyled images should go")
-    result = execute(plan, generator, Path(out_dir).expanduser(), progress=progress, cancel=cancel, backend=backend)
+    root = Path(os.path.abspath(Path(out_dir.strip()).expanduser()))
+    run_dir, resumed_run = choose_run_folder(plan, root)
+    result = execute(plan, generator, run_dir, progress=progress, cancel=cancel, backend=backend)
     style_of = {job.job_id: (job.style, job.image_stem) for job in plan.jobs}
     gallery: list[tuple[str, str]] = []
     for job_id, paths in result.written.items():
         style, stem = style_of.get(job_id, ("", job_id))
         gallery.extend((p, f"{style} · {stem}") for p in paths)
-    parts = [f"{sum(len(p) for p in result.written.values())} image(s) written to {result.out_dir}"]
+    return result, summary_text(plan, result, resumed_run), gallery, list(result.grids)
+
+
+def summary_text(plan: RestylePlan, result: RestyleResult, resumed_run: bool) -> str:
+    """One status line; the run folder is absolute (never relative to the webui's working folder)."""
+    written = sum(len(p) for p in result.written.values())
+    parts = [f"{written} image(s) written to {'the resumed run ' if resumed_run else 'new run '}{result.out_dir}"]
     if result.skipped:
         parts.append(f"{len(result.skipped)} job(s) already done (resumed)")
     if result.failed:
         first = next(iter(result.failed.items()))
         parts.append(f"{len(result.failed)} failed (first: {first[0]}: {first[1]})")
     if result.cancelled:
-        parts.append("cancelled — run again with the same folder to resume")
-    return result, "; ".join(parts), gallery, list(result.grids)
-
+        parts.append(f"cancelled after {len(result.written) + len(result.skipped)}/{len(plan.jobs)} job(s) — "
+                     "run again with the same output folder to resume")
+    return "; ".join(parts)

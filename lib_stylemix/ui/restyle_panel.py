@@ -5,7 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from lib_stylemix.ui import dataset_logic, restyle_logic
-from lib_stylemix.ui.common import AnyCancel, GradioProgress, SessionJob, attempt, message_html, thumbnails
+from lib_stylemix.ui.common import (
+    AnyCancel,
+    GradioProgress,
+    SessionJob,
+    attempt,
+    from_settings,
+    message_html,
+    thumbnails,
+)
 from lib_stylemix.ui.host import Host
 
 
@@ -16,26 +24,28 @@ def build_restyle_panel(host: Host) -> None:
     settings = host.settings()
     job = gr.State(None)
     gr.Markdown("Render every image of a prepared set in every style, guided by its canny edges (the same plan "
-                "as the txt2img script *StyleMix: batch restyle*). A stopped run resumes where it left off.")
+                "as the txt2img script *StyleMix: batch restyle*). Each plan gets its own run folder inside the "
+                "output folder; the same plan again resumes its run where it left off.")
     status = gr.HTML(elem_id="stylemix_restyle_status")
     with gr.Row():
         with gr.Column(scale=3):
-            folder = gr.Textbox(label="Prepared image folder", elem_id="stylemix_restyle_folder")
-            styles = gr.Textbox(label="Styles (one per line)", lines=4, elem_id="stylemix_restyle_styles")
-            template = gr.Textbox(label="Prompt template ({style}, {description}, {trigger}, {image})",
-                                  value=settings.default_template, elem_id="stylemix_restyle_template")
-            negative = gr.Textbox(label="Negative prompt", value=settings.negative_prompt,
-                                  elem_id="stylemix_restyle_negative")
+            folder = gr.Textbox(label="Image folder to restyle (a prepared set)", elem_id="stylemix_restyle_folder")
+            styles = gr.Textbox(label="Styles to render (one per line)", lines=4, elem_id="stylemix_restyle_styles")
+            template = from_settings(gr.Textbox(label="Prompt template ({style}, {description}, {trigger}, {image})",
+                                                value=settings.default_template, elem_id="stylemix_restyle_template"))
+            negative = from_settings(gr.Textbox(label="Negative prompt", value=settings.negative_prompt,
+                                                elem_id="stylemix_restyle_negative"))
             with gr.Row():
                 seed_policy = gr.Radio(restyle_logic.SEED_POLICIES, value="per-image", label="Seed policy",
                                        elem_id="stylemix_restyle_seed_policy")
-                seed = gr.Number(label="Seed", value=1234, precision=0, elem_id="stylemix_restyle_seed")
+                seed = gr.Number(label="Restyle seed", value=1234, precision=0, elem_id="stylemix_restyle_seed")
             with gr.Row():
-                low = gr.Slider(1, 254, value=settings.canny_low, step=1, label="Canny low",
-                                elem_id="stylemix_restyle_canny_low")
-                high = gr.Slider(2, 255, value=settings.canny_high, step=1, label="Canny high",
-                                 elem_id="stylemix_restyle_canny_high")
-            output = gr.Textbox(label="Output folder", elem_id="stylemix_restyle_output",
+                low = from_settings(gr.Slider(1, 254, value=settings.canny_low, step=1, label="Canny low",
+                                              elem_id="stylemix_restyle_canny_low"))
+                high = from_settings(gr.Slider(2, 255, value=settings.canny_high, step=1, label="Canny high",
+                                               elem_id="stylemix_restyle_canny_high"))
+            output = gr.Textbox(label="Restyle output folder (holds one run folder per plan)",
+                                elem_id="stylemix_restyle_output",
                                 placeholder=f"empty: {settings.restyle_output_dir}/<image folder name>")
             with gr.Row():
                 plan_btn = gr.Button("Check plan", elem_id="stylemix_restyle_plan")
@@ -44,9 +54,14 @@ def build_restyle_panel(host: Host) -> None:
         with gr.Column(scale=2):
             preview_name = gr.Dropdown(label="Canny preview of one image", choices=[],
                                        elem_id="stylemix_restyle_preview_image")
-            preview = gr.Image(label="Edge map", type="pil", interactive=False, elem_id="stylemix_restyle_preview")
-    gallery = gr.Gallery(label="Results", columns=6, height="auto", elem_id="stylemix_restyle_gallery")
-    grids = gr.Gallery(label="Images × styles grid", columns=1, height="auto", elem_id="stylemix_restyle_grids")
+            preview = gr.Image(label="Edge map", type="pil", interactive=False, height=320,
+                               elem_id="stylemix_restyle_preview")
+    gallery = gr.Gallery(label="Restyled images", columns=6, height="auto", elem_id="stylemix_restyle_gallery")
+    # a grid page is a whole picture: opened in the gallery's preview ("contain" in a 720 px high box, the other
+    # pages as thumbnails below), never cropped to a grid tile, which gradio caps below the page's height; the
+    # pages carry their own title, so no label badge over it (style.css keeps "contain" for the same id)
+    grids = gr.Gallery(label="Images × styles grid pages", show_label=False, columns=4, height=720, preview=True,
+                       object_fit="contain", elem_id="stylemix_restyle_grids")
 
     def on_folder(path):
         """List the folder's images for the live canny preview."""

@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from lib_stylemix.ui import train_logic as logic
-from lib_stylemix.ui.common import attempt, message_html, table
+from lib_stylemix.ui.common import attempt, from_settings, message_html, table
 from lib_stylemix.ui.host import Host
 
 POLL_S = 1.0
@@ -23,10 +23,11 @@ def build_train_panel(host: Host) -> None:
                 "frees the GPU while it trains). Jobs wait in a queue that survives restarts.")
     status = gr.HTML(elem_id="stylemix_train_status")
     with gr.Row():
-        sd_folder = gr.Textbox(label="sd-scripts folder", value=settings.sd_scripts_dir, scale=3,
-                               elem_id="stylemix_train_sd_scripts")
-        sd_python = gr.Textbox(label="sd-scripts Python (empty: its venv)", value=settings.sd_scripts_python,
-                               scale=2, elem_id="stylemix_train_python")
+        sd_folder = from_settings(gr.Textbox(label="sd-scripts folder", value=settings.sd_scripts_dir, scale=3,
+                                             elem_id="stylemix_train_sd_scripts"))
+        sd_python = from_settings(gr.Textbox(label="sd-scripts Python (empty: its venv)",
+                                             value=settings.sd_scripts_python, scale=2,
+                                             elem_id="stylemix_train_python"))
         check_btn = gr.Button("Check", scale=1, elem_id="stylemix_train_check")
     report = gr.Textbox(label="sd-scripts check", lines=4, interactive=False, elem_id="stylemix_train_report")
     with gr.Row():
@@ -35,11 +36,12 @@ def build_train_panel(host: Host) -> None:
         style = gr.Textbox(label="Style name (empty: from the folder)", scale=2, elem_id="stylemix_train_style")
     # Read when used, not when the UI is built: the webui loads its checkpoint after building the tabs.
     with gr.Row():
-        base_model = gr.Textbox(label="Base model checkpoint", placeholder="empty: the webui's current checkpoint",
-                                scale=5, elem_id="stylemix_train_base_model")
+        base_model = from_settings(gr.Textbox(label="Base model checkpoint",
+                                              placeholder="empty: the webui's current checkpoint", scale=5,
+                                              elem_id="stylemix_train_base_model"))
         base_refresh = gr.Button("Use current checkpoint", scale=1, elem_id="stylemix_train_base_model_refresh")
     with gr.Row():
-        epochs = gr.Slider(1, 100, value=20, step=1, label="Epochs", elem_id="stylemix_train_epochs")
+        epochs = gr.Slider(1, 100, value=20, step=1, label="Training epochs", elem_id="stylemix_train_epochs")
         dim = gr.Slider(1, 256, value=32, step=1, label="Rank (network_dim)", elem_id="stylemix_train_dim")
         alpha = gr.Slider(1, 256, value=16, step=1, label="Alpha", elem_id="stylemix_train_alpha")
         lr = gr.Number(label="Learning rate", value=1e-4, elem_id="stylemix_train_lr")
@@ -53,8 +55,8 @@ def build_train_panel(host: Host) -> None:
         remove_btn = gr.Button("Remove entry", scale=1, elem_id="stylemix_train_remove")
     queue_table = gr.Dataframe(headers=logic.QUEUE_HEADERS, interactive=False, wrap=True, label="Queue",
                          elem_id="stylemix_train_queue")
-    progress_line = gr.Textbox(label="Progress", interactive=False, elem_id="stylemix_train_progress")
-    log = gr.Textbox(label="Log tail", lines=12, max_lines=12, interactive=False, elem_id="stylemix_train_log")
+    progress_line = gr.Textbox(label="Training progress", interactive=False, elem_id="stylemix_train_progress")
+    log = gr.Textbox(label="Training log tail", lines=12, max_lines=12, interactive=False, elem_id="stylemix_train_log")
 
     def rows():
         out, err = attempt(service.rows, "read training queue")

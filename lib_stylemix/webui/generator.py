@@ -9,6 +9,7 @@ arguments (for the StyleMix tab). A processing object is never reused for two `p
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +22,21 @@ from lib_stylemix.webui.controlnet import ControlNetBridge
 from lib_stylemix.webui.state import StateCancel
 
 NewProcessing = Callable[[], Any]
+log = logging.getLogger(__name__)
+
+
+def process(p, what: str):
+    """`process_images(p)`, with the webui's own failures (NansException, out of memory …) turned into a
+    `StyleMixError` naming the job, so the caller records that job as failed and goes on with the rest."""
+    from modules import processing
+
+    try:
+        return processing.process_images(p)
+    except (StyleMixError, CancelledError):
+        raise
+    except Exception as exc:
+        log.exception("StyleMix: %s failed inside the webui", what)
+        raise StyleMixError(f"{what}: the webui failed ({type(exc).__name__}: {exc})") from exc
 
 
 def copy_processing(p) -> Callable[[], Any]:
@@ -148,8 +164,6 @@ class WebuiRestyleGenerator:
         return array
 
     def generate(self, job: RestyleJob) -> list[GeneratedImage]:
-        from modules import processing
-
         unit = self._bridge.canny_unit(self._control_image(job), job.canny, self._model)
         p = self._new()
         set_txt2img_fields(
@@ -166,7 +180,7 @@ class WebuiRestyleGenerator:
         )
         p.extra_generation_params["StyleMix style"] = job.style
         p.script_args = self._bridge.splice(p.scripts, p.script_args, [unit])
-        processed = processing.process_images(p)
+        processed = process(p, f"restyle job {job.job_id}")
         if self._cancel.interrupted():
             raise CancelledError(f"interrupted while rendering {job.job_id}")
         return collect(processed, job.batch_size, f"restyle job {job.job_id}")
@@ -190,8 +204,6 @@ class WebuiTxt2ImgGenerator:
         width: int,
         height: int,
     ) -> list[GeneratedImage]:
-        from modules import processing
-
         p = self._new()
         set_txt2img_fields(
             p,
@@ -204,7 +216,7 @@ class WebuiTxt2ImgGenerator:
             width=width,
             height=height,
         )
-        processed = processing.process_images(p)
+        processed = process(p, f"txt2img seed {seed}")
         if self._cancel.interrupted():
             raise CancelledError("interrupted")
         return collect(processed, 1, f"txt2img {prompt[:40]!r}")

@@ -4,20 +4,28 @@
 in the package. `run` turns the controls plus the txt2img panel (negative prompt, sampler, steps, CFG,
 size) into a restyle plan, renders it through copies of `p` with a canny ControlNet unit per job, and
 returns a `Processed` whose images are the images × styles grid pages followed by every finished image.
-Running again into the same output folder resumes: finished jobs are skipped.
+The output folder is a root that holds one run folder per plan: running the same plan again into the same
+output folder resumes its run (finished jobs are skipped); another plan gets a new run folder.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
 from lib_stylemix.errors import StyleMixError
 from lib_stylemix.fsutil import safe_child, write_with
 from lib_stylemix.settings import StyleMixSettings
+
+if TYPE_CHECKING:
+    from lib_stylemix.restyle.execute import RestyleResult
+    from lib_stylemix.restyle.plan import RestylePlan
 
 TITLE = "StyleMix: batch restyle"
 SEED_POLICY_CHOICES = ("per-image", "fixed", "random")
@@ -80,8 +88,13 @@ def canny_preview(folder: str, uploads: Any, low: float, high: float) -> tuple[I
 
 
 def build_ui(elem_id: Callable[[str], str], settings: StyleMixSettings) -> list[Any]:
-    """The Script's controls (gradio 3.41 and 4.x). Returns the input components, in `run`'s argument order."""
+    """The Script's controls (gradio 3.41 and 4.x). Returns the input components, in `run`'s argument order.
+
+    Controls whose defaults come from the settings are kept out of the webui's ui-config.json (`from_settings`).
+    """
     import gradio as gr
+
+    from lib_stylemix.ui.common import from_settings
 
     with gr.Group(elem_id=elem_id("panel")):
         gr.Markdown(HELP, elem_id=elem_id("help"))
@@ -97,23 +110,29 @@ def build_ui(elem_id: Callable[[str], str], settings: StyleMixSettings) -> list[
             placeholder="ukiyo-e woodblock\nart nouveau poster",
             elem_id=elem_id("styles"),
         )
-        template = gr.Textbox(
-            label="Prompt template ({style}, {description}, {trigger}, {image})",
-            value=settings.default_template,
-            elem_id=elem_id("template"),
+        template = from_settings(
+            gr.Textbox(
+                label="Prompt template ({style}, {description}, {trigger}, {image})",
+                value=settings.default_template,
+                elem_id=elem_id("template"),
+            )
         )
         with gr.Row():
-            low = gr.Slider(1, 255, value=settings.canny_low, step=1, label="Canny low", elem_id=elem_id("canny_low"))
-            high = gr.Slider(
-                1, 255, value=settings.canny_high, step=1, label="Canny high", elem_id=elem_id("canny_high")
+            low = from_settings(
+                gr.Slider(1, 255, value=settings.canny_low, step=1, label="Canny low", elem_id=elem_id("canny_low"))
             )
-            weight = gr.Slider(
-                0.0,
-                2.0,
-                value=settings.controlnet_weight,
-                step=0.05,
-                label="ControlNet weight",
-                elem_id=elem_id("cn_weight"),
+            high = from_settings(
+                gr.Slider(1, 255, value=settings.canny_high, step=1, label="Canny high", elem_id=elem_id("canny_high"))
+            )
+            weight = from_settings(
+                gr.Slider(
+                    0.0,
+                    2.0,
+                    value=settings.controlnet_weight,
+                    step=0.05,
+                    label="ControlNet weight",
+                    elem_id=elem_id("cn_weight"),
+                )
             )
         with gr.Row():
             preview = gr.Image(label="Canny preview", type="pil", interactive=False, elem_id=elem_id("preview"))
@@ -123,10 +142,12 @@ def build_ui(elem_id: Callable[[str], str], settings: StyleMixSettings) -> list[
                 list(SEED_POLICY_CHOICES), value="per-image", label="Seed policy", elem_id=elem_id("seed_policy")
             )
             seed = gr.Number(value=1234, precision=0, label="Seed", elem_id=elem_id("seed"))
-        out_dir = gr.Textbox(
-            label="Output folder (same folder again = resume)",
-            value=settings.restyle_output_dir,
-            elem_id=elem_id("out_dir"),
+        out_dir = from_settings(
+            gr.Textbox(
+                label="Output folder (one run folder per plan inside; the same plan again resumes)",
+                value=settings.restyle_output_dir,
+                elem_id=elem_id("out_dir"),
+            )
         )
     preview_inputs = [folder, uploads, low, high]
     preview_outputs = [preview, preview_text]
@@ -136,17 +157,25 @@ def build_ui(elem_id: Callable[[str], str], settings: StyleMixSettings) -> list[
     return [folder, uploads, styles, template, low, high, weight, seed_policy, seed, out_dir]
 
 
-def copy_uploads(paths: Sequence[Path], target: Path) -> Path:
-    """Copy uploads into `target` (kept for resuming); a different file under the same name is an error."""
-    target.mkdir(parents=True, exist_ok=True)
-    for path in paths:
+def copy_uploads(paths: Sequence[Path], root: Path) -> Path:
+    """Copy uploads into `root/<digest of their names and bytes>` (kept for resuming); returns that folder.
+
+    The same uploads again land in the same folder (so a rerun resumes); other uploads, even with the same
+    file names, get their own folder and never replace an earlier run's sources.
+    """
+    digest = hashlib.sha256()
+    payloads = []
+    for path in sorted(paths, key=lambda item: item.name):
         data = path.read_bytes()
-        destination = safe_child(target, path.name)
+        digest.update(path.name.encode("utf-8") + b"\0" + hashlib.sha256(data).digest())
+        payloads.append((path.name, data))
+    target = root / digest.hexdigest()[:12]
+    target.mkdir(parents=True, exist_ok=True)
+    for name, data in payloads:
+        destination = safe_child(target, name)
         if destination.exists():
             if destination.read_bytes() != data:
-                raise StyleMixError(
-                    f"{destination}: a different file of this name is already there; use a new output folder"
-                )
+                raise StyleMixError(f"{destination}: two uploads share this file name; rename one")
             continue
         write_with(destination, lambda tmp, payload=data: tmp.write_bytes(payload))
     return target
@@ -162,25 +191,156 @@ def _saved(path: Path) -> tuple[Image.Image, str]:
         return image.copy(), str(image.info.get("parameters", ""))
 
 
-def run(
-    p,
-    folder: str,
-    uploads: Any,
-    styles_text: str,
-    template: str,
-    low: float,
-    high: float,
-    weight: float,
-    seed_policy: str,
-    seed: float,
-    out_dir: str,
-):
-    """Execute the restyle plan for the Script and return a `Processed` (never None: None makes txt2img run again)."""
+def absolute(path: str | Path) -> Path:
+    """An absolute path as the person reads it (no symlinks resolved), whatever the webui's working folder."""
+    return Path(os.path.abspath(Path(path).expanduser()))
+
+
+def source_folder(folder: str, uploads: Any, out_root: Path) -> Path:
+    """The image folder the plan reads: the uploads' copy next to the output root, else the typed folder."""
+    uploaded = upload_paths(uploads)
+    if uploaded:
+        return copy_uploads(uploaded, out_root.parent / f"{out_root.name}-uploads")
+    if (folder or "").strip():
+        return absolute(folder.strip())
+    raise StyleMixError("StyleMix: choose an image folder or upload images")
+
+
+@dataclasses.dataclass
+class RunOutputs:
+    """What the Script hands back to the webui: images (grid pages first) and their texts."""
+
+    images: list[Image.Image] = dataclasses.field(default_factory=list)
+    infotexts: list[str] = dataclasses.field(default_factory=list)
+    prompts: list[str] = dataclasses.field(default_factory=list)
+    seeds: list[int] = dataclasses.field(default_factory=list)
+    grids: int = 0
+
+    def add(self, image: Image.Image, infotext: str, prompt: str, seed: int) -> None:
+        self.images.append(image)
+        self.infotexts.append(infotext)
+        self.prompts.append(prompt)
+        self.seeds.append(seed)
+
+
+def collect_outputs(plan: RestylePlan, result: RestyleResult) -> RunOutputs:
+    """Grid pages, then every finished image of the run (written now or resumed), read back from disk."""
+    from lib_stylemix.restyle.execute import is_complete, job_paths
+    from lib_stylemix.restyle.layout import output_name
+
+    out = RunOutputs(grids=len(result.grids))
+    for number, grid_path in enumerate(result.grids, start=1):
+        image, _ = _saved(Path(grid_path))
+        out.add(image, f"StyleMix images × styles grid, page {number}/{len(result.grids)}", "", -1)
+    run_dir = Path(result.out_dir)
+    for job in plan.jobs:
+        if job.job_id not in result.written and job.job_id not in result.skipped:
+            continue
+        job_folder = job_paths(run_dir, job)[0].parent
+        for index in range(job.batch_size):
+            path = job_folder / f"{output_name(job.image_stem, index)}.png"
+            if is_complete(path):
+                image, infotext = _saved(path)
+                out.add(image, infotext, job.prompt, job.seed + index)
+    return out
+
+
+def run_summary(plan: RestylePlan, result: RestyleResult, *, resumed_run: bool) -> dict[str, Any]:
+    """The run's outcome as plain JSON values: what API callers find under `extra_generation_params`."""
+    return {
+        "run_folder": str(absolute(result.out_dir)),
+        "resumed_run": resumed_run,
+        "manifest": str(absolute(result.manifest_path)) if result.manifest_path else "",
+        "jobs": len(plan.jobs),
+        "written": len(result.written),
+        "resumed": len(result.skipped),
+        "failed": dict(result.failed),
+        "pending": len(plan.jobs) - len(result.written) - len(result.skipped) - len(result.failed),
+        "interrupted": result.cancelled,
+        "grids": [str(absolute(g)) for g in result.grids],
+    }
+
+
+def summary_lines(summary: dict[str, Any]) -> list[str]:
+    """The summary as the lines the txt2img page shows under the images (its "comments")."""
+    lines = [
+        f"StyleMix: {summary['written']} written, {summary['resumed']} resumed, {len(summary['failed'])} failed"
+        f" of {summary['jobs']} job(s)"
+        + (" — interrupted; run again with the same output folder to continue" if summary["interrupted"] else "")
+        + f". Run folder: {summary['run_folder']}"
+    ]
+    lines += [f"StyleMix failed {job_id}: {message}" for job_id, message in summary["failed"].items()]
+    return lines
+
+
+SUMMARY_KEY = "StyleMix"
+
+
+def report(p, summary: dict[str, Any]) -> str:
+    """Put the summary where A1111 1.10 and Forge show and return it.
+
+    `Processed` copies `p.comments` (its `comments=` argument is ignored) into the page's comment box, and the
+    API's `info` is `Processed.js()`, which carries `p.extra_generation_params`: the summary goes into both.
+    """
+    lines = summary_lines(summary)
+    comment = getattr(p, "comment", None)
+    if callable(comment):
+        for line in lines:
+            comment(line)
+    else:
+        comments = getattr(p, "comments", None)
+        p.comments = {**(comments if isinstance(comments, dict) else {}), **dict.fromkeys(lines, 1)}
+    params = getattr(p, "extra_generation_params", None)
+    p.extra_generation_params = {**(params if isinstance(params, dict) else {}), SUMMARY_KEY: summary}
+    return "\n".join(lines)
+
+
+def _make_plan(p, values: ScriptValues, source: Path, settings: StyleMixSettings) -> RestylePlan:
+    from lib_stylemix.restyle.plan import CannyUnit, make_plan
+
+    return make_plan(
+        source,
+        _styles(values.styles_text),
+        template=values.template or settings.default_template,
+        negative_prompt=p.negative_prompt or "",
+        seed_policy=values.seed_policy,
+        seed=int(values.seed),
+        sampler=p.sampler_name or settings.sampler,
+        steps=int(p.steps),
+        cfg_scale=float(p.cfg_scale),
+        width=int(p.width),
+        height=int(p.height),
+        batch_size=max(1, min(8, int(p.batch_size or 1))),
+        canny=CannyUnit(low=int(values.low), high=int(values.high), weight=float(values.weight)),
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class ScriptValues:
+    """The Script's control values, in `build_ui`'s order."""
+
+    folder: str
+    uploads: Any
+    styles_text: str
+    template: str
+    low: float
+    high: float
+    weight: float
+    seed_policy: str
+    seed: float
+    out_dir: str
+
+
+def run(p, *values: Any):
+    """Execute the restyle plan for the Script and return a `Processed` (never None: None makes txt2img run again).
+
+    The output folder is a root: the run goes into its own run folder there (a rerun of the same plan finds and
+    resumes it), so a second run never replaces an earlier run's manifest or grid pages.
+    """
     from modules.processing import Processed
 
-    from lib_stylemix.restyle.execute import execute, is_complete, job_paths
-    from lib_stylemix.restyle.layout import output_name
-    from lib_stylemix.restyle.plan import CannyUnit, make_plan
+    from lib_stylemix.restyle.execute import execute
+    from lib_stylemix.restyle.runs import choose_run_folder
     from lib_stylemix.webui.controlnet import controlnet_bridge, pick_canny_model
     from lib_stylemix.webui.env import webui_info
     from lib_stylemix.webui.generator import WebuiRestyleGenerator, copy_processing
@@ -188,82 +348,35 @@ def run(
     from lib_stylemix.webui.options import read_settings
     from lib_stylemix.webui.state import StateCancel, StateProgress
 
+    args = ScriptValues(*values)
     settings = read_settings()
-    if not (out_dir or "").strip():
+    if not (args.out_dir or "").strip():
         raise StyleMixError("StyleMix: choose an output folder")
-    out = Path(out_dir.strip())
-    uploaded = upload_paths(uploads)
-    if uploaded:
-        source: Path = copy_uploads(uploaded, out.parent / f"{out.name}-uploads")
-    elif (folder or "").strip():
-        source = Path(folder.strip())
-    else:
-        raise StyleMixError("StyleMix: choose an image folder or upload images")
+    root = absolute(args.out_dir.strip())
+    plan = _make_plan(p, args, source_folder(args.folder, args.uploads, root), settings)
+    run_dir, resumed_run = choose_run_folder(plan, root)
     bridge = controlnet_bridge()
     model = pick_canny_model(bridge.models(), model_arch(loaded_model()), settings.controlnet_model)
-    plan = make_plan(
-        source,
-        _styles(styles_text),
-        template=template or settings.default_template,
-        negative_prompt=p.negative_prompt or "",
-        seed_policy=seed_policy,
-        seed=int(seed),
-        sampler=p.sampler_name or settings.sampler,
-        steps=int(p.steps),
-        cfg_scale=float(p.cfg_scale),
-        width=int(p.width),
-        height=int(p.height),
-        batch_size=max(1, min(8, int(p.batch_size or 1))),
-        canny=CannyUnit(low=int(low), high=int(high), weight=float(weight)),
-    )
-    generator = WebuiRestyleGenerator(copy_processing(p), bridge, model)
     result = execute(
         plan,
-        generator,
-        out,
+        WebuiRestyleGenerator(copy_processing(p), bridge, model),
+        run_dir,
         progress=StateProgress(),
         cancel=StateCancel(),
         backend=webui_info().label,
         controlnet_model=model,
     )
-    images: list[Image.Image] = []
-    infotexts: list[str] = []
-    prompts: list[str] = []
-    seeds: list[int] = []
-    for number, grid_path in enumerate(result.grids, start=1):
-        image, _ = _saved(Path(grid_path))
-        images.append(image)
-        infotexts.append(f"StyleMix images × styles grid, page {number}/{len(result.grids)}")
-        prompts.append("")
-        seeds.append(-1)
-    for job in plan.jobs:
-        if job.job_id not in result.written and job.job_id not in result.skipped:
-            continue
-        job_folder = job_paths(out, job)[0].parent
-        for index in range(job.batch_size):
-            path = job_folder / f"{output_name(job.image_stem, index)}.png"
-            if not is_complete(path):
-                continue
-            image, infotext = _saved(path)
-            images.append(image)
-            infotexts.append(infotext)
-            prompts.append(job.prompt)
-            seeds.append(job.seed + index)
-    summary = (
-        f"StyleMix: {len(result.written)} written, {len(result.skipped)} resumed, {len(result.failed)} failed"
-        + (" — interrupted; run again with the same output folder to continue" if result.cancelled else "")
-        + f". Output: {out}"
-    )
-    if result.failed:
-        summary += "\n" + "\n".join(f"{job_id}: {message}" for job_id, message in result.failed.items())
+    outputs = collect_outputs(plan, result)
+    text = report(p, run_summary(plan, result, resumed_run=resumed_run))
+    first = outputs.grids
     return Processed(
         p,
-        images,
-        seed=seeds[len(result.grids)] if len(seeds) > len(result.grids) else -1,
-        info=summary,
-        all_prompts=prompts,
-        all_seeds=seeds,
-        index_of_first_image=len(result.grids) if images[len(result.grids) :] else 0,
-        infotexts=infotexts,
-        comments=summary,
+        outputs.images,
+        seed=outputs.seeds[first] if len(outputs.seeds) > first else -1,
+        info=text,
+        all_prompts=outputs.prompts,
+        all_seeds=outputs.seeds,
+        index_of_first_image=first if outputs.images[first:] else 0,
+        infotexts=outputs.infotexts,
+        comments=text,
     )

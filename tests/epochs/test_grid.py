@@ -103,3 +103,36 @@ def test_generator_cancel_mid_image_ends_run(run_folder):
 
     result = run_grid(_plan(run_folder), Interrupted())
     assert result.cancelled and sorted(result.outputs) == [0, 1]
+
+
+class _FailingGenerator(ColourGenerator):
+    def generate(self, prompt, negative, seed, steps, sampler, cfg, width, height):
+        if len(self.calls) == 2:
+            self.calls.append({"prompt": prompt})
+            raise StyleMixError("the webui failed (NansException: NaNs in Unet)")
+        return super().generate(prompt, negative, seed, steps, sampler, cfg, width, height)
+
+
+def test_a_failing_image_is_recorded_and_the_grid_goes_on(run_folder):
+    plan = _plan(run_folder)
+    generator = _FailingGenerator()
+    result = run_grid(plan, generator)
+    assert len(generator.calls) == len(plan.jobs) and not result.cancelled
+    assert list(result.failed) == [2] and len(result.outputs) == len(plan.jobs) - 1
+    assert result.failure_lines() == ["epoch 1, strength 1, seed 7: the webui failed (NansException: NaNs in Unet)"]
+    assert len(result.cell_images(0, 1)) == 2  # the failed tile plus the finished image of that cell
+
+
+def test_column_labels_fit_their_columns_for_tall_cells():
+    """Tall cells (several prompts, one seed) used to give a font so large that labels ran into each other."""
+    from PIL import ImageDraw
+
+    from lib_stylemix.epochs.grid import _fitting_font, _text_size
+
+    cells = [[Image.new("RGB", (128, 512), (9, 9, 9)) for _ in range(3)]]
+    labels = ["strength 0.6", "strength 0.8", "strength 1"]
+    grid = labelled_grid(cells, ["epoch 1"], labels)
+    probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    font = _fitting_font(probe, labels, 128, 51)
+    assert all(_text_size(probe, t, font)[0] <= 128 for t in labels)
+    assert grid.size[0] > 3 * 128

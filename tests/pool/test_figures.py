@@ -55,3 +55,41 @@ def test_figures_render_and_png_is_never_overwritten(tmp_path):
     save_png(pool_map_figure(names, gram, [(0, 2), (1, 2)], [0, 0, 1]), tmp_path / "m.png")
     save_png(lineage_figure(names, [(), (), ("a", "b")], [0, 0, 1], [True, False, True]), tmp_path / "l.png")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["h.png", "l.png", "m.png"]
+
+
+def _text_boxes(fig):
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    ax = fig.axes[0]
+    return renderer, [(t.get_text(), t.get_window_extent(renderer)) for t in ax.texts if t.get_text()]
+
+
+def test_pool_map_labels_stay_clear_of_the_colour_bar_and_inside_the_figure():
+    """Issue 12 item 17: long labels of right-most points used to run under the colour bar."""
+    rng = np.random.default_rng(3)
+    points = rng.normal(size=(9, 5))
+    gram = points @ points.T
+    names = [f"synthetic_style_{i:02d}_long_name" for i in range(9)]
+    fig = pool_map_figure(names, gram, [(0, 8)], [0] * 8 + [1])
+    renderer, boxes = _text_boxes(fig)
+    assert len(fig.axes) == 2  # plot + colour bar
+    bar = fig.axes[1].get_window_extent(renderer)
+    width, height = fig.canvas.get_width_height()
+    assert len(boxes) == len(names)
+    for text, box in boxes:
+        assert not box.overlaps(bar), text
+        assert box.x0 >= 0 and box.x1 <= width and box.y0 >= 0 and box.y1 <= height, text
+    assert bar.y1 < fig.axes[0].get_window_extent(renderer).y0  # the bar lies under the plot
+
+
+def test_lineage_labels_are_readable_and_do_not_collide():
+    names = [f"gen0_style_number_{i}" for i in range(10)] + ["child_of_two_parents"]
+    parents = [()] * 10 + [("gen0_style_number_0", "gen0_style_number_9")]
+    fig = lineage_figure(names, parents, [0] * 10 + [1], [True] * 11)
+    _, boxes = _text_boxes(fig)
+    assert min(t.get_fontsize() for t in fig.axes[0].texts if t.get_text()) >= 8
+    for a in range(len(boxes)):
+        for b in range(a + 1, len(boxes)):
+            assert not boxes[a][1].overlaps(boxes[b][1]), (boxes[a][0], boxes[b][0])
+    width, _ = fig.canvas.get_width_height()
+    assert width <= 1600  # shown at panel width without shrinking the 8 pt labels much

@@ -204,3 +204,16 @@ def test_a_crash_still_leaves_a_true_manifest(image_set: ImageSet, tmp_path: Pat
         execute(plan, _Crashing(), tmp_path / "out")
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text(encoding="utf-8"))
     assert [j["status"] for j in manifest["jobs"]] == ["written", "written"] + ["pending"] * 4
+
+
+def test_grid_enlarges_small_outputs_for_display_only(image_set: ImageSet, tmp_path: Path) -> None:
+    """Issue 12 item 17: 64 px outputs fill their 128 px grid cell; the written images keep their size."""
+    plan = make_plan(image_set, "A", width=64, height=64)
+    out = tmp_path / "out"
+    result = execute(plan, FakeGenerator(), out, grid_cell=128)
+    colour = ((len("A") * 40) % 256, 0, 90)
+    with Image.open(result.grids[0]) as page:
+        filled = sum(count for count, rgb in page.convert("RGB").getcolors(1 << 20) if rgb == colour)
+    assert filled >= 3 * 128 * 128 * 0.95  # three outputs, each covering its whole cell
+    with Image.open(job_paths(out, plan.jobs[0])[0]) as image:
+        assert image.size == (64, 64)

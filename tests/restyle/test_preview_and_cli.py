@@ -60,3 +60,19 @@ def test_cli_refuses_bad_input(image_folder: Path, tmp_path: Path, capsys) -> No
     assert main(["restyle", "run", str(tmp_path / "missing.json"), "--backend", "preview", "-o", str(tmp_path)]) == 1
     assert "cannot read plan" in capsys.readouterr().err
     assert not Path(plan).exists()
+
+
+def test_cli_refuses_to_run_another_plan_into_a_run_folder(image_folder: Path, tmp_path: Path, capsys) -> None:
+    """Issue 12 item 13: `restyle run -o DIR` never replaces another run's manifest and grid pages."""
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    for path, styles in ((first, "ink"), (second, "pop art")):
+        assert main(["restyle", "plan", "--images", str(image_folder), "--styles", styles, "--size", "64",
+                     "-o", str(path)]) == 0
+    out = tmp_path / "out"
+    assert main(["restyle", "run", str(first), "--backend", "preview", "-o", str(out)]) == 0
+    manifest = (out / "manifest.json").read_bytes()
+    capsys.readouterr()
+    assert main(["restyle", "run", str(second), "--backend", "preview", "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "holds another restyle run (ink" in err and "choose a new output folder" in err
+    assert (out / "manifest.json").read_bytes() == manifest and not (out / "pop_art").exists()

@@ -189,9 +189,14 @@ def standalone_shots(page, shot) -> None:
     shot("pool_lineage")
 
 
+EXTENSION_CSS = Path(__file__).resolve().parents[2] / "style.css"
+
+
 def tab_shots(page, port: int, work: Path, shot) -> None:
-    """Restyle, Train and Epochs in the full tab over the demo host."""
+    """Restyle, Train and Epochs in the full tab over the demo host, with the extension's style.css applied
+    as the webui applies it (its rules are scoped to the tab's `#tab_stylemix`, here the whole page)."""
     page.goto(f"http://127.0.0.1:{port}/")
+    page.add_style_tag(content=EXTENSION_CSS.read_text(encoding="utf-8").replace("#tab_stylemix", "body"))
     tab(page, "Restyle")
     fill(page, "stylemix_restyle_folder", str(work / "outputs" / "stylemix" / "datasets" / "photos"))
     by_id(page, "stylemix_restyle_folder").locator("textarea, input").first.press("Enter")

@@ -81,7 +81,7 @@ def test_descriptions_reject_unknown_and_empty(image_folder, tmp_path):
 def test_canny_preview_and_sheet(image_folder):
     names = logic.image_names(str(image_folder))
     image, text = logic.canny_preview(str(image_folder), names[0], 100, 200, False)
-    assert image.size == (160, 128)
+    assert image.size == (640, 512)  # 160×128 at ControlNet's resolution (short side 512)
     assert "thresholds 100/200" in text and "edge pixels" in text
     _, auto_text = logic.canny_preview(str(image_folder), names[0], 100, 200, True)
     assert "thresholds 100/200" not in auto_text
@@ -91,3 +91,23 @@ def test_canny_preview_and_sheet(image_folder):
         logic.canny_preview(str(image_folder), names[0], 200, 100, False)
     with pytest.raises(StyleMixError, match="not a plain file name"):
         logic.canny_preview(str(image_folder), "../x.png", 100, 200, False)
+
+
+def test_tab_edge_preview_uses_controlnet_resolution(tmp_path):
+    """Issue 12 item 17: the tab's preview is computed at 512 like ControlNet and the Script (not the file's size)."""
+    from PIL import Image
+
+    from lib_stylemix.restyle.plan import CannyUnit
+    from lib_stylemix.webui.script import canny_preview as script_preview
+
+    folder = tmp_path / "set"
+    folder.mkdir()
+    image = Image.new("RGB", (200, 100), (255, 255, 255))
+    for x in range(0, 200, 10):
+        for y in range(100):
+            image.putpixel((x, y), (0, 0, 0))
+    image.save(folder / "wide.png")
+    tab_map, _ = logic.canny_preview(str(folder), "wide.png", 100, 200, False)
+    script_map, _ = script_preview(str(folder), None, 100, 200)
+    assert logic.CONTROLNET_RESOLUTION == CannyUnit().processor_res == 512
+    assert tab_map.size == script_map.size == (1024, 512)  # short side at ControlNet's resolution

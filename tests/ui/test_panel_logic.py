@@ -32,10 +32,25 @@ def test_restyle_plan_and_run_resume(prepared, tmp_path):
     assert "3 image(s) × 2 style(s)" in restyle_logic.plan_summary(plan)
     out = tmp_path / "restyled"
     _, summary, gallery, grids = restyle_logic.run_plan(plan, PreviewGenerator(), str(out), backend="test", **QUIET)
-    assert summary.startswith("6 image(s) written") and len(gallery) == 6 and grids
+    (run,) = [p for p in out.iterdir() if p.name.startswith("run-")]
+    assert summary.startswith(f"6 image(s) written to new run {run}") and len(gallery) == 6 and grids
+    assert all(g.startswith(str(run)) for g in grids)
     assert {caption.split(" · ")[0] for _, caption in gallery} == {"ink wash", "watercolor"}
     _, again, gallery2, _ = restyle_logic.run_plan(plan, PreviewGenerator(), str(out), backend="test", **QUIET)
-    assert "6 job(s) already done" in again and gallery2 == []
+    assert "6 job(s) already done" in again and gallery2 == [] and f"resumed run {run}" in again
+    other = restyle_logic.build_plan(str(prepared), "pop art", "", "", "fixed", 7, 50, 150, settings)
+    _, third, _, _ = restyle_logic.run_plan(other, PreviewGenerator(), str(out), backend="test", **QUIET)
+    assert len([p for p in out.iterdir() if p.name.startswith("run-")]) == 2 and "new run" in third
+    assert json.loads((run / "manifest.json").read_text())["styles"][0]["style"] == "ink wash"  # first run kept
+
+
+def test_restyle_status_paths_are_absolute(prepared, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    settings = StyleMixSettings(width=64, height=64)
+    plan = restyle_logic.build_plan(str(prepared), "ink", "", "", "fixed", 7, 50, 150, settings)
+    result, summary, _, _ = restyle_logic.run_plan(plan, PreviewGenerator(), "relative/out", backend="t", **QUIET)
+    assert f"written to new run {tmp_path / 'relative' / 'out'}" in summary
+    assert result.out_dir.startswith(str(tmp_path))
 
 
 def test_restyle_input_errors(prepared, tmp_path):

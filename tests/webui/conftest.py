@@ -3,7 +3,7 @@ extensions, with our real `scripts/stylemix.py`, and hand tests a small handle o
 
 from __future__ import annotations
 
-import inspect
+import dataclasses
 import shutil
 import sys
 import types
@@ -68,7 +68,7 @@ class Webui:
         """A txt2img ScriptRunner; our Script's ui() is faked unless `build_ui` builds it (with gradio)."""
         from lib_stylemix.webui import script as stylemix_script
 
-        arg_count = len(inspect.signature(stylemix_script.run).parameters) - 1
+        arg_count = len(dataclasses.fields(stylemix_script.ScriptValues))
 
         def fake_ui(script):
             if script.title() == stylemix_script.TITLE:

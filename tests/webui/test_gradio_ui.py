@@ -3,7 +3,7 @@ settings section, and the StyleMix tab through the webui's `on_ui_tabs` callback
 
 from __future__ import annotations
 
-import inspect
+import dataclasses
 
 import gradio as gr
 
@@ -26,7 +26,7 @@ def test_script_controls_match_run_arguments(webui):
     webui.load_scripts()
     runner = webui.make_runner(build_ui=_build_ui)
     ours = webui.script(stylemix_script.TITLE)
-    names = list(inspect.signature(stylemix_script.run).parameters)[1:]
+    names = [field.name for field in dataclasses.fields(stylemix_script.ScriptValues)]
     assert len(ours.controls) == len(names) == ours.args_to - ours.args_from
     kinds = [type(c).__name__ for c in ours.controls]
     assert kinds == [
@@ -45,7 +45,7 @@ def test_script_controls_match_run_arguments(webui):
     values = dict(zip(names, (c.value for c in ours.controls), strict=True))
     assert values["template"] == defaults.default_template
     assert (values["low"], values["high"]) == (defaults.canny_low, defaults.canny_high)
-    assert values["out_dir"] == defaults.restyle_output_dir
+    assert values["out_dir"] == str(webui.root / defaults.restyle_output_dir)  # shown absolute
     assert all(c.elem_id.startswith("script_stylemix_batch_restyle_") for c in ours.controls)
     assert runner.titles[-1] == stylemix_script.TITLE
 
@@ -94,3 +94,47 @@ def test_tab_is_built_through_on_ui_tabs(webui):
     footer = [b for b in blocks.blocks.values() if getattr(b, "elem_id", None) == "stylemix_footer"]
     expected = "A1111 1.10.1" if webui.kind == "a1111" else "Forge 2.0.1v1.10.1"
     assert footer and expected in footer[0].value
+
+
+def test_sampler_and_canny_model_settings_are_dropdowns_of_what_is_installed(webui):
+    """Issue 12 item 17: dropdowns (free text still allowed) of the webui's samplers and the canny models."""
+    webui.load_scripts()
+    register_settings()
+    labels = webui.shared.opts.data_labels
+    sampler, model = labels[PREFIX + "sampler"], labels[PREFIX + "controlnet_model"]
+    assert sampler.component is gr.Dropdown and model.component is gr.Dropdown
+    assert sampler.component_args() == {"choices": ["DPM++ 2M", "Euler a", "Euler", "DDIM", "UniPC"],
+                                        "allow_custom_value": True}
+    choices = model.component_args()["choices"]
+    assert choices and all("canny" in name for name in choices)
+    assert "control_v11p_sd15_canny [d14c016b]" in choices
+    assert labels[PREFIX + "canny_low"].reload_ui and not labels[PREFIX + "sampler"].reload_ui
+    with gr.Blocks():  # the settings page builds them with the value not among the choices
+        gr.Dropdown(value="", label=model.label, **model.component_args())
+
+
+def test_canny_model_setting_is_free_text_without_controlnet(webui):
+    webui.load_scripts(with_controlnet=False)
+    register_settings()
+    args = webui.shared.opts.data_labels[PREFIX + "controlnet_model"].component_args()
+    assert args == {"choices": [], "allow_custom_value": True}
+
+
+def test_style_css_rules_match_real_elem_ids(webui):
+    """Issue 12 item 21: the grid gallery's rule named an id that did not exist, so grid pages were cropped."""
+    import re
+    from pathlib import Path
+
+    webui.load_scripts()
+    webui.make_runner()
+    webui.load_model("sd1")
+    blocks, _, _ = webui.callbacks.ui_tabs_callback()[0]
+    ids = {b.elem_id for b in blocks.blocks.values() if getattr(b, "elem_id", None)}
+    css = (Path(__file__).resolve().parents[2] / "style.css").read_text()
+    named = set(re.findall(r"#(stylemix_[a-z0-9_]+)", css))
+    assert {"stylemix_restyle_grids", "stylemix_epochs_grid", "stylemix_pool_map"} <= named
+    assert named <= ids, named - ids
+    by_id = {b.elem_id: b for b in blocks.blocks.values() if getattr(b, "elem_id", None)}
+    assert by_id["stylemix_restyle_grids"].object_fit == "contain"
+    assert by_id["stylemix_epochs_grid"].height == 640  # a 1040×2386 grid no longer makes the panel 4,000 px tall
+    assert not by_id["stylemix_pool_map"].show_label and not by_id["stylemix_pool_lineage_plot"].show_label

@@ -42,8 +42,18 @@ def test_refresh_without_lora_extension_does_not_fail(webui, monkeypatch):
     WebuiHost().lora_registry().refresh()
 
 
+def _defaults_in(root):
+    """The default settings as the webui adapter reads them: output folders absolute under the webui folder."""
+    import dataclasses
+
+    defaults = StyleMixSettings()
+    folders = {f.name: str(root / getattr(defaults, f.name)) for f in dataclasses.fields(defaults)
+               if f.name.endswith("_output_dir")}
+    return dataclasses.replace(defaults, **folders)
+
+
 def test_settings_read_with_defaults_before_and_after_registration(webui):
-    assert read_settings() == StyleMixSettings()  # on_ui_settings has not run (API mode, --nowebui)
+    assert read_settings() == _defaults_in(webui.root)  # on_ui_settings has not run (API mode, --nowebui)
     webui.shared.opts.data[PREFIX + "steps"] = "nonsense"
     webui.shared.opts.data[PREFIX + "epoch_strengths"] = "0.5, 0.75\n1"
     settings = read_settings()
@@ -56,7 +66,17 @@ def test_register_settings_adds_a_section(webui):
     info = labels[PREFIX + "preview_prompts"]
     assert info.section == ("stylemix", "StyleMix")
     assert info.default == "\n".join(StyleMixSettings().preview_prompts)
-    assert read_settings() == StyleMixSettings()
+    assert read_settings() == _defaults_in(webui.root)
+
+
+def test_output_folders_are_absolute_whatever_the_working_folder(webui, tmp_path):
+    """Issue 12 item 21: status lines named folders relative to the webui folder."""
+    webui.shared.opts.data[PREFIX + "pool_output_dir"] = "my/pool"
+    webui.shared.opts.data[PREFIX + "epochs_output_dir"] = str(tmp_path / "grids")
+    settings = WebuiHost().settings()
+    assert settings.pool_output_dir == str(webui.root / "my" / "pool")
+    assert settings.epochs_output_dir == str(tmp_path / "grids")
+    assert Path(settings.restyle_output_dir).is_absolute()
 
 
 def test_gpu_handoff(webui):
@@ -183,3 +203,42 @@ def test_black_control_image_is_refused(webui, tmp_path):
     with pytest.raises(StyleMixError, match=r"black\.png: the image is black"):
         WebuiHost().restyle_generator().generate(job)
     assert webui.processing.calls == []
+
+
+def test_a_nans_exception_fails_one_epoch_cell_not_the_grid(webui, tmp_path):
+    """Issue 12 item 20: the webui's NansException in one cell; the finished cells are kept and shown."""
+    from modules import devices
+
+    from lib_stylemix.epochs import find_run, make_plan, run_grid, save_result
+    from tests.epochs.conftest import write_lora
+
+    webui.load_scripts()
+    webui.make_runner()
+    webui.load_model("sd1")
+    folder = tmp_path / "loras"
+    folder.mkdir()
+    write_lora(folder / "ink-000001.safetensors", {"ss_epoch": "1"})
+    write_lora(folder / "ink.safetensors", {"ss_epoch": "2"})
+
+    seen = []
+
+    def nans_in_second(p, batch):
+        seen.append(p)
+        if len(seen) == 2:
+            raise devices.NansException("A tensor with all NaNs was produced in Unet.")
+
+    webui.processing.before_batch_hooks.append(nans_in_second)
+    settings = StyleMixSettings(width=64, height=64, steps=4, sampler="Euler")
+    plan = make_plan(find_run(folder, "ink"), settings, strengths=(0.5, 1.0), prompts=("a cat",), seeds=(1,))
+    result = run_grid(plan, WebuiHost().txt2img_generator())
+    assert not result.cancelled and sorted(result.outputs) == [0, 2, 3]
+    assert list(result.failed) == [1] and "NansException: A tensor with all NaNs" in result.failed[1]
+    assert result.failure_lines()[0].startswith("epoch 1, strength 1, seed 1: txt2img seed 1: the webui failed")
+    sheet = result.cell_sheets(64)[0][1]
+    assert sheet.getpixel((2, 2)) == (150, 30, 30)  # the failed cell is drawn as such, the others are images
+    saved = save_result(result, tmp_path / "grids")
+    import json
+
+    record = json.loads(saved.with_suffix(".json").read_text())
+    assert record["failed"] == 1 and record["images"][1]["error"].endswith("produced in Unet.)")
+    assert record["images"][0]["error"] is None and record["images"][0]["infotexts"]

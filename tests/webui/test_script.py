@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from PIL import Image
 
 from lib_stylemix.errors import StyleMixError
 from lib_stylemix.webui.script import TITLE
@@ -131,10 +134,17 @@ def test_uploads_are_copied_next_to_the_output(ready, tmp_path):
     folder = make_images(tmp_path / "set", 1)
     uploads = [upload(folder / "photo1.png")]
     processed = _txt2img(ready, _args(ready, "", uploads=uploads, styles="ink", out=tmp_path / "out"))
-    assert (tmp_path / "out-uploads" / "photo1.png").is_file()
+    copied = list((tmp_path / "out-uploads").glob("*/photo1.png"))
+    assert len(copied) == 1
     assert len(processed.images) == len(processed.infotexts) == 2  # grid page + the one image
     assert processed.index_of_first_image == 1
     assert ready.processing.calls[0]["prompt"] == "ink art, photo1"  # description from the file name
+    other = tmp_path / "other" / "photo1.png"  # another upload under the same name: its own folder, no error
+    other.parent.mkdir()
+    Image.new("RGB", (64, 64), (10, 200, 10)).save(other)
+    _txt2img(ready, _args(ready, "", uploads=[upload(other)], styles="ink", out=tmp_path / "out"))
+    assert len(list((tmp_path / "out-uploads").glob("*/photo1.png"))) == 2
+    assert copied[0].read_bytes() == (folder / "photo1.png").read_bytes()
 
 
 def test_missing_controlnet_fails_before_generating(webui, tmp_path):
@@ -177,8 +187,6 @@ def test_txt2img_batch_size_gives_images_per_job(ready, tmp_path):
 
 
 def test_a_failing_job_is_reported_and_the_rest_still_runs(ready, tmp_path):
-    from PIL import Image
-
     folder = make_images(tmp_path / "set", 1)
     Image.new("RGB", (64, 64)).save(folder / "zblack.png")  # no edges: refused before generating
     processed = _txt2img(ready, _args(ready, folder, styles="ink", out=tmp_path / "out"))
@@ -186,3 +194,89 @@ def test_a_failing_job_is_reported_and_the_rest_still_runs(ready, tmp_path):
     assert len(processed.images) == len(processed.infotexts) == 2
     assert "1 written, 0 resumed, 1 failed" in processed.info
     assert "ink__zblack: " in processed.info and "the image is black" in processed.info
+
+
+def _run_folders(root):
+    return sorted(p for p in root.iterdir() if p.name.startswith("run-"))
+
+
+def test_second_run_into_the_same_folder_keeps_the_first_runs_records(ready, tmp_path):
+    """Issue 12 item 13: the Script's default folder is shared by every run."""
+    folder = make_images(tmp_path / "set", 1)
+    root = tmp_path / "out"
+    _txt2img(ready, _args(ready, folder, styles="ink", out=root))
+    (first,) = _run_folders(root)
+    manifest = (first / "manifest.json").read_bytes()
+    grids = {p.name: p.read_bytes() for p in (first / "grids").iterdir()}
+    second = _txt2img(ready, _args(ready, folder, styles="pop art", out=root))
+    runs = _run_folders(root)
+    assert len(runs) == 2 and first in runs
+    assert (first / "manifest.json").read_bytes() == manifest
+    assert {p.name: p.read_bytes() for p in (first / "grids").iterdir()} == grids
+    assert f"Run folder: {next(r for r in runs if r != first)}" in second.comments
+    ready.processing.calls.clear()
+    again = _txt2img(ready, _args(ready, folder, styles="ink", out=root))  # the first plan again: resumed
+    assert ready.processing.calls == [] and "0 written, 1 resumed" in again.comments
+    assert len(_run_folders(root)) == 2
+
+
+def test_summary_is_in_comments_with_absolute_paths(ready, tmp_path):
+    """Issue 12 item 21: 1.10's `Processed` reads `p.comments`; a relative folder is shown absolute."""
+    folder = make_images(tmp_path / "set", 1)
+    processed = _txt2img(ready, _args(ready, folder, styles="ink", out="out/restyle"))
+    run_folder = _run_folders(ready.root / "out" / "restyle")[0]
+    assert processed.comments.startswith("StyleMix: 1 written, 0 resumed, 0 failed of 1 job(s)")
+    assert f"Run folder: {run_folder}" in processed.comments and run_folder.is_absolute()
+    info = json.loads(processed.js())["extra_generation_params"]["StyleMix"]
+    assert info["run_folder"] == str(run_folder) and info["manifest"] == str(run_folder / "manifest.json")
+
+
+def test_api_response_carries_the_summary(ready, tmp_path):
+    """Issue 12 item 15: `/sdapi/v1/txt2img` returns `Processed.js()` as `info`, not `info`/`comments` text."""
+    folder = make_images(tmp_path / "set", 2)
+    Image.new("RGB", (64, 64)).save(folder / "zblack.png")  # fails: no edges
+    state = ready.shared.state
+
+    def press_interrupt(p, batch):
+        if len(ready.processing.calls) == 2:  # during the third job
+            state.interrupt()
+
+    ready.processing.before_batch_hooks.append(press_interrupt)
+    script_args = ["", None, "ink\npop art", "{style} art, {description}", 60, 160, 0.9, "per-image", 1234,
+                   str(tmp_path / "out")]
+    script_args[0] = str(folder)
+    response = ready.processing.txt2img_api(TITLE.lower(), script_args, negative_prompt="", steps=4,
+                                            sampler_name="Euler", width=64, height=64)
+    summary = json.loads(response["info"])["extra_generation_params"]["StyleMix"]
+    assert summary["interrupted"] is True
+    assert summary["jobs"] == 6 and summary["written"] == 2 and summary["resumed"] == 0
+    assert summary["failed"] == {} and summary["pending"] == 4
+    assert len(response["images"]) == 1 + 2  # the grid page and the two finished images
+    ready.processing.before_batch_hooks.clear()
+    ready.processing.calls.clear()
+    response = ready.processing.txt2img_api(TITLE.lower(), script_args, negative_prompt="", steps=4,
+                                            sampler_name="Euler", width=64, height=64)
+    summary = json.loads(response["info"])["extra_generation_params"]["StyleMix"]
+    assert summary["resumed_run"] is True and summary["interrupted"] is False
+    assert (summary["written"], summary["resumed"]) == (2, 2)
+    assert list(summary["failed"]) == ["ink__zblack", "pop_art__zblack"]
+    assert "the image is black" in summary["failed"]["ink__zblack"]
+
+
+def test_a_webui_exception_fails_one_restyle_job_not_the_run(ready, tmp_path):
+    from modules import devices
+
+    folder = make_images(tmp_path / "set", 2)
+    seen = []
+
+    def nans_in_second(p, batch):
+        seen.append(p)
+        if len(seen) == 2:
+            raise devices.NansException("A tensor with all NaNs was produced in VAE.")
+
+    ready.processing.before_batch_hooks.append(nans_in_second)
+    processed = _txt2img(ready, _args(ready, folder, styles="ink", out=tmp_path / "out"))
+    assert "1 written, 0 resumed, 1 failed of 2 job(s)" in processed.comments
+    assert "StyleMix failed ink__photo2: restyle job ink__photo2: the webui failed (NansException" in processed.comments
+    summary = json.loads(processed.js())["extra_generation_params"]["StyleMix"]
+    assert list(summary["failed"]) == ["ink__photo2"] and summary["written"] == 1

@@ -22,6 +22,14 @@ class OptionInfo:
         self.section = section
         self.refresh = refresh
         self.category_id = category_id
+        self.comment_after = comment_after
+        self.reload_ui = False
+
+    def needs_reload_ui(self):
+        """A1111/Forge: adds "(requires Reload UI)" after the label; returns the option for chaining."""
+        self.reload_ui = True
+        self.comment_after += " (requires Reload UI)"
+        return self
 
 
 class Options:

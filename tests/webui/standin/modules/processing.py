@@ -1,7 +1,11 @@
-"""modules/processing.py essentials: the processing dataclasses, Processed, process_images, fix_seed."""
+"""modules/processing.py essentials: the processing dataclasses, Processed, process_images, fix_seed, and the
+API's txt2img (modules/api/api.py: its response `info` is `Processed.js()`)."""
 
+import base64
 import dataclasses
 import hashlib
+import io
+import json
 import random
 import re
 
@@ -54,8 +58,10 @@ class StableDiffusionProcessing:
     all_negative_prompts: list = dataclasses.field(default=None, init=False)
     all_seeds: list = dataclasses.field(default=None, init=False)
     all_subseeds: list = dataclasses.field(default=None, init=False)
+    comments: dict = dataclasses.field(default=None, init=False)
 
     def __post_init__(self):
+        self.comments = {}  # A1111 1.10 / Forge: a dict used as an ordered set; `Processed` reads it
         self.styles = self.styles or []
         self.extra_generation_params = self.extra_generation_params or {}
         self.override_settings = self.override_settings or {}
@@ -80,6 +86,9 @@ class StableDiffusionProcessing:
         self.script_args_value = value
         if self.scripts_value and self.script_args_value and not self.scripts_setup_complete:
             self.setup_scripts()
+
+    def comment(self, text):
+        self.comments[text] = 1
 
     def setup_scripts(self):
         self.scripts_setup_complete = True
@@ -118,7 +127,8 @@ class Processed:
         self.negative_prompt = p.negative_prompt
         self.seed = seed
         self.info = info
-        self.comments = comments
+        self.comments = "".join(f"{comment}\n" for comment in p.comments)  # 1.10: the `comments=` argument is unused
+        self.extra_generation_params = p.extra_generation_params
         self.width = p.width
         self.height = p.height
         self.sampler_name = p.sampler_name
@@ -127,6 +137,23 @@ class Processed:
         self.all_seeds = all_seeds or p.all_seeds or [self.seed]
         self.index_of_first_image = index_of_first_image
         self.infotexts = infotexts or [info] * len(images_list)  # 1.10 default (1.9 used [info])
+
+    def js(self):
+        """The generation info JSON (a subset of the real keys); `info` and `comments` are not in it."""
+        obj = {
+            "prompt": self.all_prompts[0],
+            "all_prompts": self.all_prompts,
+            "seed": self.seed,
+            "all_seeds": self.all_seeds,
+            "width": self.width,
+            "height": self.height,
+            "sampler_name": self.sampler_name,
+            "steps": self.steps,
+            "extra_generation_params": self.extra_generation_params,
+            "index_of_first_image": self.index_of_first_image,
+            "infotexts": self.infotexts,
+        }
+        return json.dumps(obj, default=lambda o: None)
 
 
 def _colour(*parts):
@@ -214,3 +241,31 @@ def txt2img(args, **fields):
     if processed is None:
         processed = process_images(p)
     return processed
+
+
+def txt2img_api(script_name, script_args, **fields):
+    """POST /sdapi/v1/txt2img with `script_name`/`script_args`: p.is_api, the script's slice placed into default
+    args, and the response {images (base64 PNG), parameters, info = processed.js()} (no comments, no `info` text)."""
+    from modules import scripts, shared
+
+    runner = scripts.scripts_txt2img
+    index = [title.lower() for title in runner.titles].index(script_name.lower())
+    script = runner.selectable_scripts[index]
+    args = list(runner.default_args())
+    args[0] = index + 1
+    args[script.args_from : script.args_from + len(script_args)] = list(script_args)
+    p = StableDiffusionProcessingTxt2Img(**fields)
+    p.is_api = True
+    p.scripts = runner
+    p.script_args = args
+    shared.state.begin(job="scripts_txt2img")
+    try:
+        processed = runner.run(p, *p.script_args)
+    finally:
+        shared.state.end()
+    encoded = []
+    for image in processed.images:
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")
+        encoded.append(base64.b64encode(buffer.getvalue()).decode("ascii"))
+    return {"images": encoded, "parameters": dict(fields, script_name=script_name), "info": processed.js()}

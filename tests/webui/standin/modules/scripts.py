@@ -143,6 +143,8 @@ class ScriptRunner:
         for script in candidates:
             if script is not builtin:
                 script.controls = build_ui(script) or []
+                for control in script.controls:  # ui-config keys of Script controls: customscript/<file>/...
+                    control.custom_script_source = os.path.basename(script.filename or "")
             script.args_from = index
             script.args_to = index + len(script.controls)
             index = script.args_to
