@@ -17,11 +17,12 @@ from typing import Any
 import numpy as np
 
 from lib_stylemix.errors import CancelledError, StyleMixError
+from lib_stylemix.lora import metrics
 from lib_stylemix.lora.arch import check_same_arch
 from lib_stylemix.lora.file import LoraFile, ModuleInfo
 from lib_stylemix.seams import CancelToken, NeverCancel, NullProgress, Progress
 
-METRICS = ("frobenius", "cosine")
+METRICS = metrics.names()  # the built-in metrics; the registry (`lora.metrics`) also holds plugins
 
 
 @dataclass
@@ -107,19 +108,8 @@ def distances(k: Kernel, metric: str = "frobenius") -> np.ndarray:
 
 
 def distance_from_gram(gram: np.ndarray, metric: str = "frobenius") -> np.ndarray:
-    """`distances` on a bare symmetric Gram matrix (e.g. one block of `Kernel.by_block`)."""
-    gram = np.asarray(gram, dtype=np.float64)
-    diag = np.diag(gram)
-    if metric == "frobenius":
-        squared = diag[:, None] + diag[None, :] - 2.0 * gram
-        out = np.sqrt(np.clip(squared, 0.0, None))
-    elif metric == "cosine":
-        out = 1.0 - cosine_from_gram(gram)
-        out = np.clip(out, 0.0, 2.0)
-    else:
-        raise StyleMixError(f"unknown metric {metric!r} (expected one of {', '.join(METRICS)})")
-    np.fill_diagonal(out, 0.0)
-    return out
+    """`distances` on a bare symmetric Gram matrix (e.g. one block of `Kernel.by_block`); see `lora.metrics`."""
+    return metrics.distance_from_gram(gram, metric)
 
 
 def cosine_similarity(k: Kernel) -> np.ndarray:
@@ -128,13 +118,7 @@ def cosine_similarity(k: Kernel) -> np.ndarray:
 
 
 def cosine_from_gram(gram: np.ndarray) -> np.ndarray:
-    norms = np.sqrt(np.clip(np.diag(gram), 0.0, None))
-    denom = np.outer(norms, norms)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        cos = np.where(denom > 0, gram / np.where(denom > 0, denom, 1.0), 0.0)
-    cos = np.clip(cos, -1.0, 1.0)
-    np.fill_diagonal(cos, 1.0)
-    return cos
+    return metrics.cosine_from_gram(gram)
 
 
 def legacy_distance_matrix(files: Sequence[LoraFile], *, progress: Progress | None = None,

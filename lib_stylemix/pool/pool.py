@@ -226,20 +226,10 @@ class Pool:
         return self.space.gram(x, x)
 
     def distances(self, metric: str = "frobenius") -> np.ndarray:
-        """Member × member distances: Frobenius ‖ΔWᵢ − ΔWⱼ‖ or cosine distance 1 − cos."""
-        g = self.gram()
-        d = np.sqrt(np.maximum(np.diag(g)[:, None] + np.diag(g)[None, :] - 2 * g, 0.0))
-        if metric == "frobenius":
-            np.fill_diagonal(d, 0.0)
-            return d
-        if metric == "cosine":
-            norms = np.sqrt(np.maximum(np.diag(g), 0.0))
-            denom = np.outer(norms, norms)
-            cos = np.divide(g, denom, out=np.zeros_like(g), where=denom > 0)
-            out = 1.0 - np.clip(cos, -1.0, 1.0)
-            np.fill_diagonal(out, 0.0)
-            return out
-        raise StyleMixError(f"{metric!r}: unknown metric (use frobenius or cosine)")
+        """Member × member distances under a registered metric (`lora.metrics`: frobenius, cosine, …)."""
+        from lib_stylemix.lora.metrics import distance_from_gram
+
+        return distance_from_gram(self.gram(), metric)
 
     def norms(self) -> np.ndarray:
         return np.sqrt(self.space.sq_norms(self.coefficients()))

@@ -125,18 +125,40 @@ def remove_members(session: PoolSession, names: Sequence[str]) -> str:
     return f"Removed {', '.join(names)} from the pool (files on disk are untouched)."
 
 
+def method_choices() -> list[str]:
+    """The merge methods the panel offers: every registered one (built-ins and plugins)."""
+    from lib_stylemix.lora import merge_methods
+
+    return list(merge_methods.names())
+
+
+def method_help() -> str:
+    """One Markdown sentence per registered merge method, for the Merge tab."""
+    from lib_stylemix.lora import merge_methods
+
+    return " ".join(f"*{m.name}*: {m.help}." for m in merge_methods.METHODS.entries())
+
+
+def metric_choices() -> list[str]:
+    """The distances the Compare tab offers: every registered metric."""
+    from lib_stylemix.lora import metrics
+
+    return list(metrics.names())
+
+
 @dataclass
 class Comparison:
     names: list[str]
     distance: np.ndarray
     cosine: np.ndarray
     metric: str
+    matrix: np.ndarray | None = None  # distances under `metric` (the heatmap and the ranking use it)
 
     def pair_rows(self) -> list[list[Any]]:
         """Pairs ranked from most different to most alike under the chosen metric."""
         n = len(self.names)
         pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
-        matrix = self.distance if self.metric == "frobenius" else 1.0 - self.cosine
+        matrix = self.matrix if self.matrix is not None else self.distance
         pairs.sort(key=lambda p: -matrix[p])
         return [[k + 1, self.names[i], self.names[j], round(float(self.distance[i, j]), 5),
                  round(float(self.cosine[i, j]), 4)] for k, (i, j) in enumerate(pairs)]
@@ -144,12 +166,14 @@ class Comparison:
 
 def compare(session: PoolSession, metric: str) -> Comparison:
     """Distances and cosines between all members, exact from the kernel (no tensor is read again)."""
+    from lib_stylemix.lora import metrics
+
     pool = session.require_pool(2)
+    if metric not in metrics.names():
+        raise StyleMixError(f"{metric!r}: unknown metric (use {' or '.join(metrics.names())})")
     distance = pool.distances("frobenius")
     cosine = 1.0 - pool.distances("cosine")
-    if metric not in ("frobenius", "cosine"):
-        raise StyleMixError(f"{metric!r}: unknown metric (use frobenius or cosine)")
-    return Comparison(pool.names, distance, cosine, metric)
+    return Comparison(pool.names, distance, cosine, metric, pool.distances(metric))
 
 
 def figure_image(fig: Any) -> Image.Image:
@@ -168,14 +192,12 @@ def figure_image(fig: Any) -> Image.Image:
 
 def heatmap_image(comparison: Comparison) -> Image.Image:
     """The member × member matrix of the chosen metric as a labelled heatmap (similar members adjacent)."""
+    from lib_stylemix.lora import metrics
     from lib_stylemix.pool.figures import heatmap_figure
 
-    if comparison.metric == "frobenius":
-        fig = heatmap_figure(comparison.names, comparison.distance)
-    else:
-        fig = heatmap_figure(comparison.names, 1.0 - comparison.cosine, title="ΔW cosine distance",
-                             label="1 − cos(ΔWᵢ, ΔWⱼ)")
-    return figure_image(fig)
+    metric = metrics.get(comparison.metric)
+    matrix = comparison.matrix if comparison.matrix is not None else comparison.distance
+    return figure_image(heatmap_figure(comparison.names, matrix, title=metric.title, label=metric.axis))
 
 
 def pool_map_image(pool: Pool) -> Image.Image:
@@ -241,7 +263,7 @@ def merge_members(
     Recipe members are expanded into their root files first, so merging a child with a file is still the
     exact weighted sum of ΔW; `method`, `rank` and `energy` are the engine's (`lib_stylemix.lora.merge`).
     """
-    from lib_stylemix.lora import MergeTerm, merge, write_lora
+    from lib_stylemix.lora import MergeTerm, merge, merge_methods, write_lora
     from lib_stylemix.pool.recipe import Recipe
 
     pool = session.require_pool()
@@ -266,8 +288,9 @@ def merge_members(
         raise StyleMixError("every weight is zero: the merge would be empty")
     terms = [MergeTerm(pool.roots[key].lora, weight, block_weights)
              for key, weight, block_weights in recipe.merge_weights()]
-    merged = merge(terms, method=method, rank=rank if method == "svd" else None,
-                   energy=energy if method == "svd" else None, progress=progress, cancel=cancel)
+    own = {p.name for p in merge_methods.get(method).params}  # the panel's rank/energy fields only feed svd
+    options = {k: v for k, v in {"rank": rank, "energy": energy}.items() if k in own}
+    merged = merge(terms, method=method, options=options, progress=progress, cancel=cancel)
     folder.mkdir(parents=True, exist_ok=True)
     written = write_lora(merged, target)
     pool.add([written.path])
