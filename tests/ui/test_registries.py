@@ -32,7 +32,7 @@ def merge_negated(module, parts, options):
 
 
 register(MergeMethod(name="toy_negate", label="toy negate", help="minus the exact weighted sum (test plugin)",
-                     merge_module=merge_negated, params=(), order=50))
+                     merge_module=merge_negated, effect_preserving=False, order=50))
 '''
 
 TOY_METRIC = '''

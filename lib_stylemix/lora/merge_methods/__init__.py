@@ -70,7 +70,7 @@ class MergeMethod:
     merge_module: Callable[[str, Parts, Mapping[str, Any]], OutModule]
     params: tuple[Param, ...] = ()
     prepare: Callable[[MergeInputs, dict[str, Any]], dict[str, Any]] | None = None
-    exact: bool = True
+    effect_preserving: bool = True  # False: the result is not Σ w·ΔW or its best low-rank approximation
     order: int = 100
 
 

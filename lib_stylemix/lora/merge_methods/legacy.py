@@ -35,6 +35,6 @@ register(MergeMethod(
     label="legacy (not effect-preserving)",
     help="averages factors element-wise (equal ranks only; NOT effect-preserving)",
     merge_module=merge_legacy,
-    exact=False,
+    effect_preserving=False,
     order=20,
 ))

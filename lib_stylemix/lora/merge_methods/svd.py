@@ -136,6 +136,5 @@ register(MergeMethod(
     params=(Param("rank", int, None, "keep K components per module"),
             Param("energy", float, None, "keep fraction E (0-1] of Σσ² over all modules")),
     prepare=prepare_svd,
-    exact=False,
     order=10,
 ))
