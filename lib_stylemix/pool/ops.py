@@ -29,7 +29,7 @@ from lib_stylemix.seams import CancelToken, Progress
 if TYPE_CHECKING:
     from PIL import Image
 
-    from lib_stylemix.epochs import Txt2ImgGenerator
+    from lib_stylemix.seams import Txt2ImgGenerator
     from lib_stylemix.settings import StyleMixSettings
 
 MERGE_ORIGIN = "merge"
@@ -211,7 +211,7 @@ def render_previews(
     cancel: CancelToken,
 ) -> list[tuple[Image.Image, str]]:
     """Render the settings' preview prompts × seeds with the `<lora:…>` tags of `loras` stacked in."""
-    from lib_stylemix.epochs import with_loras
+    from lib_stylemix.seams import Txt2ImgRequest
 
     jobs = [(prompt, seed) for prompt in settings.preview_prompts for seed in settings.preview_seeds]
     progress.begin(len(jobs), "preview")
@@ -219,9 +219,10 @@ def render_previews(
     for done, (prompt, seed) in enumerate(jobs, 1):
         if cancel.cancelled():
             raise CancelledError(f"preview stopped after {done - 1} of {len(jobs)} image(s)")
-        full = with_loras(prompt, loras)
-        for image in generator.generate(full, settings.negative_prompt, seed, settings.steps, settings.sampler,
-                                        settings.cfg_scale, settings.width, settings.height):
+        request = Txt2ImgRequest(prompt=prompt, negative=settings.negative_prompt, seed=seed, sampler=settings.sampler,
+                                 steps=settings.steps, cfg=settings.cfg_scale, width=settings.width,
+                                 height=settings.height, loras=tuple(loras))
+        for image in generator.generate(request):
             out.append((image.image, f"{prompt} · seed {seed}"))
         progress.step(done, f"preview {done}/{len(jobs)}")
     progress.end("preview done")
