@@ -46,10 +46,9 @@ class CannyUnit:
     guidance_end: float = 1.0
 
     def __post_init__(self) -> None:
-        if not (1 <= self.low <= 255 and 1 <= self.high <= 255):
-            raise StyleMixError(f"canny thresholds {self.low}/{self.high}: each must be within 1..255")
-        if self.low > self.high:
-            raise StyleMixError(f"canny thresholds {self.low}/{self.high}: low must not exceed high")
+        from lib_stylemix.dataset.canny import check_thresholds
+
+        check_thresholds(self.low, self.high)
         if not 0.0 <= self.weight <= 2.0:
             raise StyleMixError(f"ControlNet weight {self.weight}: must be within 0..2")
         if not 64 <= self.processor_res <= 2048:

@@ -61,15 +61,13 @@ def first_image(folder: str, uploads: Any) -> Path | None:
 
 def canny_preview(folder: str, uploads: Any, low: float, high: float) -> tuple[Image.Image | None, str]:
     """Edge map of one image at these thresholds, with its edge density and a warning when ControlNet will struggle."""
-    from lib_stylemix.dataset.canny import canny_map, density_warning, edge_density, map_image
+    from lib_stylemix.dataset.canny import canny_map, check_thresholds, density_warning, edge_density, map_image
 
     try:
         path = first_image(folder, uploads)
         if path is None:
             return None, "Choose an image folder or upload images to preview the edges."
-        low_i, high_i = int(low), int(high)
-        if low_i > high_i:
-            return None, f"Low threshold {low_i} is above high threshold {high_i}."
+        low_i, high_i = check_thresholds(int(low), int(high))
         edges = canny_map(path, low_i, high_i, resolution=512)
     except StyleMixError as exc:
         return None, str(exc)
