@@ -35,6 +35,13 @@ if TYPE_CHECKING:
 MERGE_ORIGIN = "merge"
 
 
+def new_pool(cache_dir: Path | None) -> Pool:
+    """An empty pool whose kernel K is cached in `cache_dir` (None: in memory only)."""
+    from lib_stylemix.pool.kcache import KernelCache
+
+    return Pool(cache=KernelCache(cache_dir))
+
+
 @dataclass
 class MergeRequest:
     """Merge pool members `names` with `weights` (one weight is repeated for all) into `<folder>/<out_name>`.

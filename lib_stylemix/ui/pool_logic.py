@@ -54,10 +54,9 @@ class PoolSession:
 
 
 def _new_pool(cache_dir: Path | None) -> Pool:
-    from lib_stylemix.pool.kcache import KernelCache
-    from lib_stylemix.pool.pool import Pool
+    from lib_stylemix.pool.ops import new_pool
 
-    return Pool(cache=KernelCache(cache_dir))
+    return new_pool(cache_dir)
 
 
 def load_sources(
