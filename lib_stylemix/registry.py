@@ -107,6 +107,14 @@ class Registry(Generic[E]):
         fmt = fmt or (lambda e: f"{e.name}: {e.help}")
         return "\n".join(fmt(e) for e in self.entries())
 
+    def markdown(self) -> str:
+        """A Markdown list of the entries with their parameters (the docs embed it; a test keeps it current)."""
+        lines = []
+        for e in self.entries():
+            lines.append(f"- `{e.name}` — {e.label}: {e.help}")
+            lines.extend(f"  - `{p.name}` ({p.type.__name__}, default {p.default!r}): {p.help}" for p in e.params)
+        return "\n".join(lines)
+
     def unregister(self, name: str) -> None:
         """Forget an entry (tests that add a toy entry clean up with this)."""
         self._entries.pop(name, None)

@@ -126,3 +126,14 @@ def test_unknown_names_are_one_clear_error():
         merge_methods.get("ties")
     with pytest.raises(StyleMixError, match="unknown metric 'l1'"):
         metrics.distance_from_gram(np.eye(2), "l1")
+
+
+def test_docs_list_the_registered_entries():
+    """docs/architecture-registries.md embeds `Registry.markdown()`; regenerate the block when this fails."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "architecture-registries.md").read_text(encoding="utf-8")
+    blocks = dict(re.findall(r"<!-- registry: (.+?) -->\n(.*?)\n<!-- /registry -->", text, flags=re.S))
+    assert blocks["merge methods"] == merge_methods.METHODS.markdown()
+    assert blocks["metrics"] == metrics.METRICS.markdown()
