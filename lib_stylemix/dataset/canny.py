@@ -32,8 +32,8 @@ def check_thresholds(low: int, high: int) -> tuple[int, int]:
     if not (1 <= low <= 255 and 1 <= high <= 255):
         raise StyleMixError(f"canny thresholds {low}/{high}: each must be within 1..255")
     if low > high:
-        raise StyleMixError(f"canny thresholds {low}/{high}: low must not exceed high (use low < high, or "
-                            "low = high for a single threshold)")
+        raise StyleMixError(f"canny thresholds {low}/{high}: low must not exceed high (low {low} is above high "
+                            f"threshold {high}; use low < high, or low = high for a single threshold)")
     return low, high
 
 
