@@ -70,7 +70,21 @@ def _register_merge(subparsers: Any) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     p.add_argument("--dtype", choices=("fp16", "bf16", "fp32"), default="fp16", help="saved dtype (default fp16)")
     p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    _add_method_params(p)
     p.set_defaults(func=cmd_merge)
+
+
+def _add_method_params(p: Any) -> None:
+    """One option per parameter a registered merge method declares (those not spelled out above)."""
+    from lib_stylemix.lora import merge_methods
+
+    for method in merge_methods.METHODS.entries():
+        for param in method.params:
+            try:
+                p.add_argument(f"--{param.name.replace('_', '-')}", dest=param.name, type=param.type,
+                               help=f"{method.name}: {param.help}".replace("%", "%%"))
+            except argparse.ArgumentError:
+                continue  # already an option (svd's --rank/--energy, or a parameter two methods share)
 
 
 def _register_example(subparsers: Any) -> None:
@@ -167,7 +181,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
-    from lib_stylemix.lora import MergeTerm, merge, open_lora, write_lora
+    from lib_stylemix.lora import MergeTerm, merge, merge_methods, open_lora, write_lora
 
     weights = parse_weights(args.weights, len(args.files))
     output = Path(args.output)
@@ -175,8 +189,10 @@ def cmd_merge(args: argparse.Namespace) -> int:
     if output.resolve() in inputs:
         raise StyleMixError(f"{output}: is one of the inputs (refusing to overwrite an input file)")
     files = [open_lora(p) for p in args.files]
+    params = {param.name for method in merge_methods.METHODS.entries() for param in method.params}
+    options = {name: getattr(args, name) for name in params if getattr(args, name, None) is not None}
     merged = merge([MergeTerm(f, w) for f, w in zip(files, weights, strict=True)], method=args.method,
-                   rank=args.rank, energy=args.energy)
+                   options=options)
     written = write_lora(merged, output, dtype=args.dtype, overwrite=args.overwrite)
     if args.json:
         emit_json({"output": str(written.path), "method": merged.method, "method_label": merged.label,

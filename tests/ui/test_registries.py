@@ -23,7 +23,7 @@ from tests.ui.test_blocks import components
 TOY_METHOD = '''
 """toy_negate: −Σ w_i ΔW_i (the exact sum, sign flipped): a one-file merge method for the registry test."""
 
-from lib_stylemix.lora.merge_methods import MergeMethod, register
+from lib_stylemix.lora.merge_methods import MergeMethod, Param, register
 from lib_stylemix.lora.merge_methods.concat import merge_concat
 
 
@@ -32,7 +32,8 @@ def merge_negated(module, parts, options):
 
 
 register(MergeMethod(name="toy_negate", label="toy negate", help="minus the exact weighted sum (test plugin)",
-                     merge_module=merge_negated, effect_preserving=False, order=50))
+                     merge_module=merge_negated, effect_preserving=False, order=50,
+                     params=(Param("gain", float, 1.0, "scale of the negated sum"),)))
 '''
 
 TOY_METRIC = '''
@@ -56,8 +57,7 @@ def _plugin(monkeypatch, tmp_path, package, registry, name, source):
 
 @pytest.fixture
 def toy_method(monkeypatch, tmp_path):
-    module = _plugin(monkeypatch, tmp_path, merge_methods, merge_methods.METHODS, "toy_negate",
-                     TOY_METHOD.replace('options["gain"]', "1.0"))
+    module = _plugin(monkeypatch, tmp_path, merge_methods, merge_methods.METHODS, "toy_negate", TOY_METHOD)
     yield "toy_negate"
     merge_methods.METHODS.unregister("toy_negate")
     sys.modules.pop(module, None)
@@ -91,6 +91,7 @@ def test_builtins_are_registered_in_display_order():
 def test_toy_merge_method_in_one_file_reaches_cli_panel_and_engine(toy_method, lora_dir):
     help_text = _subcommand_help("merge")
     assert "toy_negate" in help_text and "minus the exact weighted sum" in help_text
+    assert "--gain GAIN toy_negate: scale of the negated sum" in help_text
     assert toy_method in pool_logic.method_choices()
     blocks = build_standalone_app(lora_dir)
     assert "toy_negate" in _values(components(blocks)["stylemix_pool_method"])
@@ -137,3 +138,19 @@ def test_docs_list_the_registered_entries():
     blocks = dict(re.findall(r"<!-- registry: (.+?) -->\n(.*?)\n<!-- /registry -->", text, flags=re.S))
     assert blocks["merge methods"] == merge_methods.METHODS.markdown()
     assert blocks["metrics"] == metrics.METRICS.markdown()
+
+
+def test_toy_merge_method_runs_from_the_cli_with_its_parameter(toy_method, lora_dir, tmp_path, capsys):
+    from lib_stylemix.cli import main
+
+    a, b = lora_dir / "style_0.safetensors", lora_dir / "style_1.safetensors"
+    out = tmp_path / "neg.safetensors"
+    assert main(["merge", str(a), str(b), "--weights", "0.5,0.5", "--method", "toy_negate", "--gain", "2",
+                 "-o", str(out), "--dtype", "fp32"]) == 0
+    merged, fa, fb = open_lora(out), open_lora(a), open_lora(b)
+    for module in merged.modules:
+        dense = [f.factors(module, dtype=torch.float64).dense() for f in (merged, fa, fb)]
+        torch.testing.assert_close(dense[0], -(dense[1] + dense[2]), rtol=1e-5, atol=1e-7)
+    assert main(["merge", str(a), "--weights", "1", "--method", "concat", "--gain", "2", "-o",
+                 str(tmp_path / "x.safetensors")]) != 0
+    assert "--gain only apply to the toy_negate method" in capsys.readouterr().err
