@@ -17,12 +17,13 @@ from typing import Any
 import numpy as np
 
 from lib_stylemix.errors import CancelledError, StyleMixError
-from lib_stylemix.lora import metrics
 from lib_stylemix.lora.arch import check_same_arch
 from lib_stylemix.lora.file import LoraFile, ModuleInfo
+from lib_stylemix.lora.metrics import cosine_from_gram, distance_from_gram  # the one place distances come from K
+from lib_stylemix.lora.metrics import names as _metric_names
 from lib_stylemix.seams import CancelToken, NeverCancel, NullProgress, Progress
 
-METRICS = metrics.names()  # the built-in metrics; the registry (`lora.metrics`) also holds plugins
+METRICS = _metric_names()  # the built-in metrics; the registry (`lora.metrics`) also holds plugins
 
 
 @dataclass
@@ -107,18 +108,9 @@ def distances(k: Kernel, metric: str = "frobenius") -> np.ndarray:
     return distance_from_gram(k.total, metric)
 
 
-def distance_from_gram(gram: np.ndarray, metric: str = "frobenius") -> np.ndarray:
-    """`distances` on a bare symmetric Gram matrix (e.g. one block of `Kernel.by_block`); see `lora.metrics`."""
-    return metrics.distance_from_gram(gram, metric)
-
-
 def cosine_similarity(k: Kernel) -> np.ndarray:
     """cos(ΔW_i, ΔW_j); a file with ΔW = 0 has similarity 0 to everything but itself."""
     return cosine_from_gram(k.total)
-
-
-def cosine_from_gram(gram: np.ndarray) -> np.ndarray:
-    return metrics.cosine_from_gram(gram)
 
 
 def legacy_distance_matrix(files: Sequence[LoraFile], *, progress: Progress | None = None,
