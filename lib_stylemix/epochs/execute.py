@@ -9,16 +9,17 @@ from typing import TYPE_CHECKING
 
 from PIL import Image
 
+from lib_stylemix.epochs.generator import Txt2ImgGenerator
 from lib_stylemix.epochs.grid import cell_sheet, labelled_grid
 from lib_stylemix.epochs.plan import EpochGridPlan
 from lib_stylemix.epochs.runs import EpochFile
 from lib_stylemix.epochs.tags import format_weight
 from lib_stylemix.errors import CancelledError
 from lib_stylemix.fsutil import write_atomic, write_with
-from lib_stylemix.seams import CancelToken, NeverCancel, NullProgress, Progress, Txt2ImgGenerator
+from lib_stylemix.seams import CancelToken, NeverCancel, NullProgress, Progress
 
 if TYPE_CHECKING:
-    from lib_stylemix.seams import GeneratedImage
+    from lib_stylemix.restyle.generator import GeneratedImage
 
 CELL_SIZE = 384
 

@@ -9,10 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from PIL import Image, ImageOps
+from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 BACKGROUND = (255, 255, 255)
 MISSING = (200, 200, 200)
+TEXT = (0, 0, 0)
+GAP = 4
+
+
+def load_font(size: int) -> ImageFont.ImageFont:
+    """The one label font of every grid and sheet (`dataset.drawing.label_font`: DejaVu Sans, else Pillow's)."""
+    from lib_stylemix.dataset.drawing import label_font
+
+    return label_font(size)
 
 
 def cell_sheet(images: Sequence[Image.Image], tile: tuple[int, int], columns: int, rows: int) -> Image.Image:
@@ -33,21 +42,38 @@ def cell_sheet(images: Sequence[Image.Image], tile: tuple[int, int], columns: in
     return sheet
 
 
+def _text_size(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.ImageFont) -> tuple[int, int]:
+    left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+    return right - left, bottom - top
+
+
 def labelled_grid(
     cells: Sequence[Sequence[Image.Image | None]],
     row_labels: Sequence[str],
     col_labels: Sequence[str],
     font_size: int | None = None,
 ) -> Image.Image:
-    """Put `cells[row][col]` (all the same size; None = not rendered, shown grey) under/after the labels.
-
-    The drawing itself is the one labelled-grid helper of `dataset.drawing` (fonts, wrapping, placeholders).
-    """
-    from lib_stylemix.dataset.drawing import labelled_grid as draw_grid
-
+    """Put `cells[row][col]` (all the same size; None = not rendered, shown grey) under/after the labels."""
     if len(cells) != len(row_labels) or any(len(row) != len(col_labels) for row in cells):
         raise ValueError("grid: the number of labels does not match the cells")
     sample = next((c for row in cells for c in row if c is not None), None)
     cell_w, cell_h = sample.size if sample is not None else (256, 256)
-    return draw_grid(cells, row_labels=list(row_labels), col_labels=list(col_labels), cell=(cell_w, cell_h),
-                     font_size=font_size or max(12, cell_h // 12))
+    font = load_font(font_size or max(12, cell_h // 12))
+    probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    label_w = max((_text_size(probe, t, font)[0] for t in row_labels), default=0) + 2 * GAP
+    label_h = max((_text_size(probe, t, font)[1] for t in col_labels), default=0) + 2 * GAP
+    width = label_w + len(col_labels) * (cell_w + GAP)
+    height = label_h + len(row_labels) * (cell_h + GAP)
+    grid = Image.new("RGB", (width, height), BACKGROUND)
+    draw = ImageDraw.Draw(grid)
+    for col, text in enumerate(col_labels):
+        text_w, _ = _text_size(draw, text, font)
+        draw.text((label_w + col * (cell_w + GAP) + (cell_w - text_w) // 2, GAP), text, fill=TEXT, font=font)
+    for row, text in enumerate(row_labels):
+        _, text_h = _text_size(draw, text, font)
+        y = label_h + row * (cell_h + GAP)
+        draw.text((GAP, y + (cell_h - text_h) // 2), text, fill=TEXT, font=font)
+        for col, cell in enumerate(cells[row]):
+            x = label_w + col * (cell_w + GAP)
+            grid.paste(cell if cell is not None else Image.new("RGB", (cell_w, cell_h), MISSING), (x, y))
+    return grid

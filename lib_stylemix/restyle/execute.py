@@ -20,12 +20,12 @@ from lib_stylemix.dataset.descriptions import description_from_stem
 from lib_stylemix.dataset.images import open_rgb
 from lib_stylemix.errors import CancelledError, StyleMixError
 from lib_stylemix.fsutil import write_atomic, write_with
+from lib_stylemix.restyle.generator import GeneratedImage, Generator
 from lib_stylemix.restyle.grid import grid_page, paginate
 from lib_stylemix.restyle.infotext import PNG_TEXT_KEY, build_infotext, merge_infotext
 from lib_stylemix.restyle.layout import caption_text, image_folder, output_name, steps_per_epoch, train_data_dir
 from lib_stylemix.restyle.plan import RestyleJob, RestylePlan
-from lib_stylemix.seams import CancelToken, GeneratedImage, NeverCancel, NullProgress, Progress
-from lib_stylemix.seams import RestyleGenerator as Generator
+from lib_stylemix.seams import CancelToken, NeverCancel, NullProgress, Progress
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = "stylemix-restyle-output"

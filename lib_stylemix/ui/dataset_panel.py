@@ -44,9 +44,9 @@ def build_dataset_panel(host: Host) -> None:
             save_btn = gr.Button("Save descriptions", variant="primary", elem_id="stylemix_dataset_save")
         with gr.Tab("Canny check", elem_id="stylemix_dataset_tab_canny"):
             with gr.Row():
-                low = gr.Slider(1, 255, value=settings.canny_low, step=1, label="Low threshold",
+                low = gr.Slider(1, 254, value=settings.canny_low, step=1, label="Low threshold",
                                 elem_id="stylemix_dataset_canny_low")
-                high = gr.Slider(1, 255, value=settings.canny_high, step=1, label="High threshold",
+                high = gr.Slider(2, 255, value=settings.canny_high, step=1, label="High threshold",
                                  elem_id="stylemix_dataset_canny_high")
                 auto = gr.Checkbox(label="Automatic thresholds per image (median based)", value=False,
                                    elem_id="stylemix_dataset_canny_auto")

@@ -176,7 +176,8 @@ def run(
     """Execute the restyle plan for the Script and return a `Processed` (never None: None makes txt2img run again)."""
     from modules.processing import Processed
 
-    from lib_stylemix.restyle.execute import execute
+    from lib_stylemix.restyle.execute import execute, is_complete, job_paths
+    from lib_stylemix.restyle.layout import output_name
     from lib_stylemix.restyle.plan import CannyUnit, make_plan
     from lib_stylemix.webui.controlnet import controlnet_bridge, pick_canny_model
     from lib_stylemix.webui.env import webui_info
@@ -233,11 +234,15 @@ def run(
         infotexts.append(f"StyleMix images × styles grid, page {number}/{len(result.grids)}")
         prompts.append("")
         seeds.append(-1)
-    jobs = {job.job_id: job for job in plan.jobs}
-    for job_id, files in result.files.items():
-        job = jobs[job_id]
-        for index, path in files:
-            image, infotext = _saved(Path(path))
+    for job in plan.jobs:
+        if job.job_id not in result.written and job.job_id not in result.skipped:
+            continue
+        job_folder = job_paths(out, job)[0].parent
+        for index in range(job.batch_size):
+            path = job_folder / f"{output_name(job.image_stem, index)}.png"
+            if not is_complete(path):
+                continue
+            image, infotext = _saved(path)
             images.append(image)
             infotexts.append(infotext)
             prompts.append(job.prompt)
