@@ -19,7 +19,7 @@ from lib_stylemix.lora.merge_methods import METHODS as REGISTRY
 from lib_stylemix.lora.merge_methods import MergeInputs, MergeMethod, OutModule
 from lib_stylemix.seams import CancelToken, NeverCancel, NullProgress, Progress
 
-__all__ = ["METHODS", "MergeTerm", "MergedLora", "OutModule", "merge", "method_names"]
+__all__ = ["METHODS", "MergeTerm", "MergedLora", "OutModule", "merge", "method_names"]  # and METHOD_LABELS
 
 
 def method_names() -> tuple[str, ...]:
@@ -28,6 +28,13 @@ def method_names() -> tuple[str, ...]:
 
 
 METHODS = method_names()  # the built-in names when this module was imported; new code calls method_names()
+
+
+def __getattr__(name: str) -> Any:
+    """`METHOD_LABELS` (name → label) for callers written before the registry, read from it on each access."""
+    if name == "METHOD_LABELS":
+        return {m.name: m.label for m in REGISTRY.entries()}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass

@@ -154,3 +154,9 @@ def test_toy_merge_method_runs_from_the_cli_with_its_parameter(toy_method, lora_
     assert main(["merge", str(a), "--weights", "1", "--method", "concat", "--gain", "2", "-o",
                  str(tmp_path / "x.safetensors")]) != 0
     assert "--gain only apply to the toy_negate method" in capsys.readouterr().err
+
+
+def test_method_labels_compat_name_reads_the_registry(toy_method):
+    from lib_stylemix.lora.merge import METHOD_LABELS
+
+    assert METHOD_LABELS["concat"] == "concat (exact)" and METHOD_LABELS["toy_negate"] == "toy negate"
