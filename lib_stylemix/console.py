@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from typing import Any
 
 
@@ -17,3 +18,32 @@ def emit_json(document: Any) -> None:
 def say(message: str) -> None:
     """Human-readable message: always on stderr so `--json` output stays parseable."""
     print(message, file=sys.stderr, flush=True)
+
+
+class ConsoleProgress:
+    """The CLI's `Progress`: lines on stderr. `begin`/`end` texts are printed when `headlines`, steps as
+    `[done/total] text`, at most one step line every `interval` seconds (0: every step)."""
+
+    def __init__(self, interval: float = 0.0, *, headlines: bool = True) -> None:
+        self.interval = interval
+        self.headlines = headlines
+        self._last = 0.0
+        self._stage = ""
+        self._total = 0
+
+    def begin(self, total: int, text: str = "") -> None:
+        self._last = time.monotonic()
+        self._stage, self._total = text, total
+        if text and self.headlines:
+            say(text)
+
+    def step(self, done: int, text: str = "") -> None:
+        now = time.monotonic()
+        if self.interval and now - self._last < self.interval:
+            return
+        self._last = now
+        say(f"[{done}/{self._total}] {text or self._stage}")
+
+    def end(self, text: str = "") -> None:
+        if text and self.headlines:
+            say(text)

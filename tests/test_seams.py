@@ -59,3 +59,20 @@ def test_written_files_get_umask_permissions_not_0600(tmp_path: Path) -> None:
     finally:
         os.umask(old)
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+def test_console_progress_is_the_cli_progress(capsys) -> None:
+    from lib_stylemix.console import ConsoleProgress
+
+    progress = ConsoleProgress()
+    assert isinstance(progress, Progress)
+    progress.begin(2, "restyle: 2 jobs")
+    progress.step(1, "ink__a")
+    progress.step(2)
+    progress.end("done")
+    assert capsys.readouterr().err.splitlines() == ["restyle: 2 jobs", "[1/2] ink__a", "[2/2] restyle: 2 jobs", "done"]
+    quiet = ConsoleProgress(interval=3600.0, headlines=False)
+    quiet.begin(5, "kernel")
+    quiet.step(1, "a")
+    quiet.end("kernel done")
+    assert capsys.readouterr().err == ""

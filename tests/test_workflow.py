@@ -15,6 +15,7 @@ from PIL import Image, ImageDraw
 from lib_stylemix.dataset.images import load_image_set, prepare_image_set
 from lib_stylemix.epochs import find_run, run_grid, write_choice
 from lib_stylemix.epochs import make_plan as make_epoch_plan
+from lib_stylemix.epochs.tags import with_loras
 from lib_stylemix.restyle.execute import execute
 from lib_stylemix.restyle.generator import GeneratedImage
 from lib_stylemix.restyle.plan import make_plan
@@ -32,7 +33,8 @@ class _SolidTxt2Img:
     def __init__(self) -> None:
         self.prompts: list[str] = []
 
-    def generate(self, prompt, negative, seed, steps, sampler, cfg, width, height) -> list[GeneratedImage]:
+    def generate(self, request) -> list[GeneratedImage]:
+        prompt, width, height = with_loras(request.prompt, request.loras), request.width, request.height
         self.prompts.append(prompt)
         shade = sum(map(ord, prompt)) % 256
         return [GeneratedImage(Image.new("RGB", (width, height), (shade, 255 - shade, 128)))]

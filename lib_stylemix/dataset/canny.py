@@ -13,12 +13,28 @@ import numpy as np
 from PIL import Image
 
 from lib_stylemix.dataset.drawing import WARN, Caption, labelled_grid
+from lib_stylemix.errors import StyleMixError
 
 AUTO_SIGMA = 0.33  # auto thresholds: (1 ± sigma) × median grey level
 SPARSE_BELOW = 0.015  # < 1.5 % edge pixels: too little structure for ControlNet to keep the composition
 MESSY_ABOVE = 0.18  # > 18 % edge pixels: texture noise that ControlNet will copy instead of the shapes
 
 ImageLike = Image.Image | np.ndarray | str | Path
+
+
+def check_thresholds(low: int, high: int) -> tuple[int, int]:
+    """The one rule for canny thresholds (Dataset and Restyle panels, the Script, the CLI): 1 ≤ low ≤ high ≤ 255.
+
+    Equal thresholds are allowed: cv2.Canny then keeps exactly the edges whose gradient passes that one value,
+    and ControlNet's canny preprocessor accepts them too.
+    """
+    low, high = int(low), int(high)
+    if not (1 <= low <= 255 and 1 <= high <= 255):
+        raise StyleMixError(f"canny thresholds {low}/{high}: each must be within 1..255")
+    if low > high:
+        raise StyleMixError(f"canny thresholds {low}/{high}: low must not exceed high (low {low} is above high "
+                            f"threshold {high}; use low < high, or low = high for a single threshold)")
+    return low, high
 
 
 def _grey(image: ImageLike, resolution: int | None) -> np.ndarray:

@@ -120,6 +120,7 @@ def _canny(args: argparse.Namespace) -> int:
     from lib_stylemix.dataset.canny import (
         auto_thresholds,
         canny_map,
+        check_thresholds,
         contact_sheet,
         density_warning,
         edge_density,
@@ -127,14 +128,13 @@ def _canny(args: argparse.Namespace) -> int:
     )
     from lib_stylemix.dataset.images import load_image_set, open_rgb
     from lib_stylemix.fsutil import write_with
-    from lib_stylemix.restyle.plan import CannyUnit
 
     if args.high is not None and args.auto:
         raise StyleMixError("--high cannot be combined with --auto")
     low = 100 if args.low is None else args.low
     high = 200 if args.high is None else args.high
     if not args.auto:
-        CannyUnit(low=low, high=high)  # validates the pair
+        check_thresholds(low, high)
     source = Path(args.source)
     if source.is_dir():
         image_set = load_image_set(source)

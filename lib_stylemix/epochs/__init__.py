@@ -6,7 +6,6 @@ into txt2img jobs (LoRAs enter through `<lora:name:w>` tags), `run_grid` renders
 """
 
 from lib_stylemix.epochs.execute import EpochGridResult, run_grid, save_result
-from lib_stylemix.epochs.generator import Txt2ImgGenerator
 from lib_stylemix.epochs.plan import EpochGridPlan, EpochJob, make_plan
 from lib_stylemix.epochs.runs import EpochFile, find_run, list_runs, read_metadata, split_run_name
 from lib_stylemix.epochs.sidecar import read_sidecar, sidecar_path, write_choice
@@ -18,6 +17,7 @@ from lib_stylemix.epochs.tags import (
     with_lora,
     with_loras,
 )
+from lib_stylemix.seams import Txt2ImgGenerator
 
 __all__ = [
     "EpochFile",

@@ -108,16 +108,7 @@ def run_grid(
             break
         progress.step(index, f"{job.file.label}, strength {format_weight(job.strength)}: image {index + 1}/{total}")
         try:
-            result.outputs[index] = generator.generate(
-                job.prompt,
-                plan.negative_prompt,
-                job.seed,
-                plan.steps,
-                plan.sampler,
-                plan.cfg_scale,
-                plan.width,
-                plan.height,
-            )
+            result.outputs[index] = generator.generate(plan.request(job))
         except CancelledError:  # interrupted mid-image: that image is cut short, keep the finished ones
             result.cancelled = True
             break

@@ -1,29 +1,7 @@
-"""The plain txt2img seam: what the epoch grid and the pool previews need from an image generator."""
+"""Compatibility name: the txt2img seam now lives in `lib_stylemix.seams` (`Txt2ImgGenerator`, `Txt2ImgRequest`)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from lib_stylemix.seams import Txt2ImgGenerator, Txt2ImgRequest
 
-if TYPE_CHECKING:
-    from lib_stylemix.restyle.generator import GeneratedImage
-
-
-@runtime_checkable
-class Txt2ImgGenerator(Protocol):
-    """Renders one prompt with one seed; LoRAs come in through `<lora:name:w>` tags in the prompt.
-
-    The webui implements it with `process_images`; tests use a fake that draws solid colours. Raises
-    `StyleMixError` when the host cannot generate (no checkpoint loaded, …).
-    """
-
-    def generate(
-        self,
-        prompt: str,
-        negative: str,
-        seed: int,
-        steps: int,
-        sampler: str,
-        cfg: float,
-        width: int,
-        height: int,
-    ) -> list[GeneratedImage]: ...
+__all__ = ["Txt2ImgGenerator", "Txt2ImgRequest"]

@@ -19,13 +19,10 @@ GAP = 4
 
 
 def load_font(size: int) -> ImageFont.ImageFont:
-    """DejaVu Sans when the system has it (it does on every webui install we know), else Pillow's bitmap font."""
-    for name in ("DejaVuSans.ttf", "Arial.ttf", "arial.ttf"):
-        try:
-            return ImageFont.truetype(name, size)
-        except OSError:
-            continue
-    return ImageFont.load_default()
+    """The one label font of every grid and sheet (`dataset.drawing.label_font`: DejaVu Sans, else Pillow's)."""
+    from lib_stylemix.dataset.drawing import label_font
+
+    return label_font(size)
 
 
 def cell_sheet(images: Sequence[Image.Image], tile: tuple[int, int], columns: int, rows: int) -> Image.Image:

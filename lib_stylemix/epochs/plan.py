@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from lib_stylemix.epochs.runs import EpochFile
 from lib_stylemix.epochs.tags import format_weight, with_lora
 from lib_stylemix.errors import StyleMixError
+from lib_stylemix.seams import Txt2ImgRequest
 from lib_stylemix.settings import StyleMixSettings
 
 MAX_JOBS = 2000
@@ -45,6 +46,12 @@ class EpochGridPlan:
     width: int
     height: int
     jobs: tuple[EpochJob, ...]
+
+    def request(self, job: EpochJob) -> Txt2ImgRequest:
+        """The txt2img request of one job: the plain prompt, and the epoch file at its strength as data."""
+        return Txt2ImgRequest(prompt=self.prompts[job.prompt_index], negative=self.negative_prompt, seed=job.seed,
+                              sampler=self.sampler, steps=self.steps, cfg=self.cfg_scale, width=self.width,
+                              height=self.height, loras=((job.file.name, job.strength),))
 
     @property
     def row_labels(self) -> list[str]:

@@ -40,7 +40,9 @@ def _register_compare(subparsers: Any) -> None:
                     "1 − cos(ΔW_i, ΔW_j); legacy = the original experiment's mean |a − b| over raw factors "
                     "(not a measure of the effect; kept to reproduce old numbers).")
     p.add_argument("files", nargs="+", metavar="FILE", help="LoRA files, folders or glob patterns")
-    p.add_argument("--metric", choices=("frobenius", "cosine", "legacy"), default="frobenius")
+    from lib_stylemix.lora import metrics
+
+    p.add_argument("--metric", choices=(*metrics.names(), "legacy"), default="frobenius")
     p.add_argument("--by-block", action="store_true", help="also give one matrix per block-weight group")
     p.add_argument("--top", type=int, default=10, metavar="N", help="pairs to list in the ranking (default 10)")
     p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
@@ -57,7 +59,10 @@ def _register_merge(subparsers: Any) -> None:
                     "weights need '=': --weights=1,-0.5 (add-difference A + t(B − C) is --weights=1,t,-t).")
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--weights", required=True, metavar="W1,W2,...", help="one real weight per file")
-    p.add_argument("--method", choices=("concat", "svd", "legacy"), default="concat")
+    from lib_stylemix.lora import merge_methods
+
+    p.add_argument("--method", choices=merge_methods.names(), default="concat",
+                   help="; ".join(merge_methods.describe().splitlines()).replace("%", "%%"))
     size = p.add_mutually_exclusive_group()
     size.add_argument("--rank", type=int, metavar="K", help="svd: keep K components per module")
     size.add_argument("--energy", type=float, metavar="E", help="svd: keep fraction E (0-1] of Σσ²")
@@ -65,7 +70,21 @@ def _register_merge(subparsers: Any) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     p.add_argument("--dtype", choices=("fp16", "bf16", "fp32"), default="fp16", help="saved dtype (default fp16)")
     p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    _add_method_params(p)
     p.set_defaults(func=cmd_merge)
+
+
+def _add_method_params(p: Any) -> None:
+    """One option per parameter a registered merge method declares (those not spelled out above)."""
+    from lib_stylemix.lora import merge_methods
+
+    for method in merge_methods.METHODS.entries():
+        for param in method.params:
+            try:
+                p.add_argument(f"--{param.name.replace('_', '-')}", dest=param.name, type=param.type,
+                               help=f"{method.name}: {param.help}".replace("%", "%%"))
+            except argparse.ArgumentError:
+                continue  # already an option (svd's --rank/--energy, or a parameter two methods share)
 
 
 def _register_example(subparsers: Any) -> None:
@@ -118,7 +137,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from lib_stylemix.lora import distance_from_gram, kernel, legacy_distance_matrix, open_lora
+    from lib_stylemix.lora import distance_from_gram, kernel, legacy_distance_matrix, metrics, open_lora
     from lib_stylemix.lora.paths import expand_lora_paths
 
     if args.top < 0:
@@ -144,8 +163,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(document)
         return 0
-    label = {"frobenius": "Frobenius distance ‖ΔW_i − ΔW_j‖", "cosine": "cosine distance 1 − cos(ΔW_i, ΔW_j)",
-             "legacy": "LEGACY mean |a − b| over raw factors (not a measure of the effect)"}[args.metric]
+    label = "LEGACY mean |a − b| over raw factors (not a measure of the effect)" if args.metric == "legacy" \
+        else metrics.get(args.metric).label
     say(label)
     say(_matrix_table(names, matrix))
     if args.by_block:
@@ -162,7 +181,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
-    from lib_stylemix.lora import MergeTerm, merge, open_lora, write_lora
+    from lib_stylemix.lora import MergeTerm, merge, merge_methods, open_lora, write_lora
 
     weights = parse_weights(args.weights, len(args.files))
     output = Path(args.output)
@@ -170,8 +189,10 @@ def cmd_merge(args: argparse.Namespace) -> int:
     if output.resolve() in inputs:
         raise StyleMixError(f"{output}: is one of the inputs (refusing to overwrite an input file)")
     files = [open_lora(p) for p in args.files]
+    params = {param.name for method in merge_methods.METHODS.entries() for param in method.params}
+    options = {name: getattr(args, name) for name in params if getattr(args, name, None) is not None}
     merged = merge([MergeTerm(f, w) for f, w in zip(files, weights, strict=True)], method=args.method,
-                   rank=args.rank, energy=args.energy)
+                   options=options)
     written = write_lora(merged, output, dtype=args.dtype, overwrite=args.overwrite)
     if args.json:
         emit_json({"output": str(written.path), "method": merged.method, "method_label": merged.label,

@@ -45,19 +45,24 @@ class SafetensorsHeader:
     data_start: int  # byte offset of the tensor-data region (8 + header length)
 
 
-def read_safetensors_header(path: Path) -> SafetensorsHeader:
-    """Parse and check a safetensors header against the file size; raise LoraFormatError on any lie."""
+def read_header_json(path: Path) -> tuple[dict[str, Any], int, int]:
+    """The raw safetensors header (8-byte little-endian length, then a JSON object), its length and the file size.
+
+    The one header reader: LoRA files (`read_safetensors_header` checks the entries on top) and base-model
+    checkpoints (`training.arch` only needs the tensor names) both read through it.
+    """
     try:
         size = path.stat().st_size
         with path.open("rb") as fh:
             head = fh.read(8)
             if len(head) < 8:
-                raise LoraFormatError(f"{path}: truncated safetensors file ({size} bytes, no header length)")
+                raise LoraFormatError(f"{path}: truncated safetensors file ({size} bytes, too short for the "
+                                      "header length)")
             (length,) = struct.unpack("<Q", head)
             if length < 2 or length > MAX_HEADER_BYTES or 8 + length > size:
                 raise LoraFormatError(
                     f"{path}: safetensors header claims {length} bytes but the file has {size} bytes "
-                    "(truncated or not a safetensors file)")
+                    "(bad header length: truncated or not a safetensors file)")
             raw = fh.read(length)
     except OSError as exc:
         raise LoraFormatError(f"{path}: cannot read ({exc.strerror or exc})") from exc
@@ -67,6 +72,12 @@ def read_safetensors_header(path: Path) -> SafetensorsHeader:
         raise LoraFormatError(f"{path}: safetensors header is not valid JSON ({exc})") from exc
     if not isinstance(header, dict):
         raise LoraFormatError(f"{path}: safetensors header is not a JSON object")
+    return header, length, size
+
+
+def read_safetensors_header(path: Path) -> SafetensorsHeader:
+    """Parse and check a safetensors header against the file size; raise LoraFormatError on any lie."""
+    header, length, size = read_header_json(path)
     metadata = header.pop("__metadata__", None) or {}
     if not isinstance(metadata, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):

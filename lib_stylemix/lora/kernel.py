@@ -19,9 +19,11 @@ import numpy as np
 from lib_stylemix.errors import CancelledError, StyleMixError
 from lib_stylemix.lora.arch import check_same_arch
 from lib_stylemix.lora.file import LoraFile, ModuleInfo
+from lib_stylemix.lora.metrics import cosine_from_gram, distance_from_gram  # the one place distances come from K
+from lib_stylemix.lora.metrics import names as _metric_names
 from lib_stylemix.seams import CancelToken, NeverCancel, NullProgress, Progress
 
-METRICS = ("frobenius", "cosine")
+METRICS = _metric_names()  # the built-in metrics; the registry (`lora.metrics`) also holds plugins
 
 
 @dataclass
@@ -106,35 +108,9 @@ def distances(k: Kernel, metric: str = "frobenius") -> np.ndarray:
     return distance_from_gram(k.total, metric)
 
 
-def distance_from_gram(gram: np.ndarray, metric: str = "frobenius") -> np.ndarray:
-    """`distances` on a bare symmetric Gram matrix (e.g. one block of `Kernel.by_block`)."""
-    gram = np.asarray(gram, dtype=np.float64)
-    diag = np.diag(gram)
-    if metric == "frobenius":
-        squared = diag[:, None] + diag[None, :] - 2.0 * gram
-        out = np.sqrt(np.clip(squared, 0.0, None))
-    elif metric == "cosine":
-        out = 1.0 - cosine_from_gram(gram)
-        out = np.clip(out, 0.0, 2.0)
-    else:
-        raise StyleMixError(f"unknown metric {metric!r} (expected one of {', '.join(METRICS)})")
-    np.fill_diagonal(out, 0.0)
-    return out
-
-
 def cosine_similarity(k: Kernel) -> np.ndarray:
     """cos(ΔW_i, ΔW_j); a file with ΔW = 0 has similarity 0 to everything but itself."""
     return cosine_from_gram(k.total)
-
-
-def cosine_from_gram(gram: np.ndarray) -> np.ndarray:
-    norms = np.sqrt(np.clip(np.diag(gram), 0.0, None))
-    denom = np.outer(norms, norms)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        cos = np.where(denom > 0, gram / np.where(denom > 0, denom, 1.0), 0.0)
-    cos = np.clip(cos, -1.0, 1.0)
-    np.fill_diagonal(cos, 1.0)
-    return cos
 
 
 def legacy_distance_matrix(files: Sequence[LoraFile], *, progress: Progress | None = None,

@@ -6,6 +6,8 @@ Public API (what the webui Pool panel and the CLI call):
     propose(pool, settings) -> list[Candidate];  accept(pool, selected) -> list[Member]
     evolve(pool, settings, progress, cancel, save_to=…) -> EvolveResult
     figures.heatmap_figure / pool_map_figure / lineage_figure / save_png;  report.build_report / write_figures
+    ops.merge_to_file / member_summaries / lineage_text / block_geometry / prompt_stack / render_previews:
+    the use-cases a front end calls (the Pool panel only turns their results into widgets)
 Only numpy is imported here; torch and matplotlib are imported when files are read or figures drawn.
 """
 

@@ -6,12 +6,11 @@ import argparse
 import contextlib
 import signal
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from lib_stylemix.console import emit_json, say
+from lib_stylemix.console import ConsoleProgress, emit_json, say
 from lib_stylemix.errors import CancelledError, StyleMixError
 
 STATE_NAME = "evolve-state.json"
@@ -59,30 +58,6 @@ def register(subparsers: Any) -> None:
 
 
 # ----- shared helpers ----------------------------------------------------------------------------------------
-
-
-class StderrProgress:
-    """Progress as occasional one-line messages on stderr (at most one every `interval` seconds)."""
-
-    def __init__(self, interval: float = 2.0) -> None:
-        self.interval = interval
-        self._last = 0.0
-        self._stage = ""
-        self._total = 0
-
-    def begin(self, total: int, text: str = "") -> None:
-        self._last = time.monotonic()
-        self._stage, self._total = text, total
-
-    def step(self, done: int, text: str = "") -> None:
-        now = time.monotonic()
-        if now - self._last >= self.interval:
-            self._last = now
-            detail = text if text.startswith(self._stage) else f"{self._stage} {done}/{self._total}"
-            say(f"  {detail}")
-
-    def end(self, text: str = "") -> None:
-        pass
 
 
 @contextlib.contextmanager
@@ -152,7 +127,7 @@ def _evolve(args: argparse.Namespace) -> int:
     resuming_here = args.resume is not None and args.resume.resolve() == state_path.resolve()
     _check_outputs(out, resuming_here)
     cache_dir = args.cache_dir or out / CACHE_DIR
-    progress = StderrProgress()
+    progress = ConsoleProgress(interval=2.0, headlines=False)
     overrides = {
         "iterations": args.iterations, "ratios": args.ratios, "keep": args.keep, "score": args.score,
         "extrapolate": args.extrapolate, "add_difference": args.add_difference, "crossover": args.crossover,
@@ -210,7 +185,7 @@ def _evolve(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from lib_stylemix.pool.demo import run_demo
 
-    summary = run_demo(args.out, lora_dir=args.lora_dir, progress=StderrProgress())
+    summary = run_demo(args.out, lora_dir=args.lora_dir, progress=ConsoleProgress(interval=2.0, headlines=False))
     far = summary["most_different"]
     say(f"compared {len(summary['compared'])} LoRAs from {summary['source']}; most different pair: "
         f"{far['a']} ↔ {far['b']} (‖ΔW_a − ΔW_b‖ = {far['distance']:.4g})")

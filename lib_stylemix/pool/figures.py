@@ -42,9 +42,10 @@ def average_linkage_order(d: np.ndarray) -> list[int]:
 
 def classical_mds(gram: np.ndarray, dims: int = 2) -> np.ndarray:
     """Coordinates whose Euclidean distances best match ‖ΔWᵢ − ΔWⱼ‖ (double-centred squared distances)."""
+    from lib_stylemix.lora.metrics import sq_distances_from_gram
+
     n = len(gram)
-    diag = np.diag(gram)
-    sq = np.maximum(diag[:, None] + diag[None, :] - 2 * gram, 0.0)
+    sq = sq_distances_from_gram(np.asarray(gram, dtype=np.float64))
     centre = np.eye(n) - np.full((n, n), 1.0 / n)
     b = -0.5 * centre @ sq @ centre
     values, vectors = np.linalg.eigh((b + b.T) / 2)

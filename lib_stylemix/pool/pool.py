@@ -20,6 +20,7 @@ from lib_stylemix.fsutil import write_atomic
 from lib_stylemix.lora.paths import expand_lora_paths
 from lib_stylemix.pool.algebra import KernelSpace
 from lib_stylemix.pool.kcache import KernelCache
+from lib_stylemix.pool.lineage import read_lineage
 from lib_stylemix.pool.members import FILE, RECIPE, Member
 from lib_stylemix.pool.recipe import Recipe
 from lib_stylemix.seams import CancelToken, NeverCancel, NullProgress, Progress
@@ -144,6 +145,7 @@ class Pool:
             root = RootFile(lora.model_hash, lora.name, Path(lora.path), lora, int(lora.rank))
             self.roots[root.key] = root
             member = Member(self._unique(lora.name), Recipe.of_file(root.key, self.space.blocks), path=root.path)
+            read_lineage(member, lora.metadata)  # a file StyleMix wrote comes back with its parents and recipe
             self._add_member(member)
             added.append(member)
         return returning + added
@@ -203,6 +205,24 @@ class Pool:
     def root_names(self) -> dict[str, str]:
         return {key: root.name for key, root in self.roots.items()}
 
+    def root(self, key: str) -> RootFile:
+        """The root file with sshs hash `key` (every recipe term names one)."""
+        try:
+            return self.roots[key]
+        except KeyError:
+            raise StyleMixError(f"recipe refers to a file that is not in the pool (sshs hash {key})") from None
+
+    def mix(self, members: list[Member], weights: list[float]) -> Recipe:
+        """The recipe Σ wᵢ·memberᵢ over the root files (recipe members are expanded, so it stays exact)."""
+        coef = sum(w * c for w, c in zip(weights, self.coefficients(members), strict=True))
+        return Recipe.from_dense(np.asarray(coef), self.space.keys, self.space.blocks)
+
+    def block_grams(self, members: list[Member]) -> list[tuple[str, np.ndarray]]:
+        """Per block, the Gram matrix ⟨ΔWᵢ, ΔWⱼ⟩ of `members` restricted to that block (exact from K)."""
+        x = self.coefficients(members)
+        return [(block, x[:, b, :] @ self.space.by_block[b] @ x[:, b, :].T)
+                for b, block in enumerate(self.space.blocks)]
+
     def coefficients(self, members: list[Member] | None = None) -> np.ndarray:
         """Stack of (blocks × roots) coefficient matrices, one per member (default: current members)."""
         members = self._members if members is None else members
@@ -214,11 +234,7 @@ class Pool:
     def kernel(self) -> MemberKernel:
         """K between current members (recipes included), in total and per block, exact from the file kernel."""
         x = self.coefficients()
-        by_block = {}
-        for b, block in enumerate(self.space.blocks):
-            xb = x[:, b, :]
-            by_block[block] = xb @ self.space.by_block[b] @ xb.T
-        return MemberKernel(self.names, self.space.gram(x, x), by_block)
+        return MemberKernel(self.names, self.space.gram(x, x), dict(self.block_grams(self._members)))
 
     def gram(self) -> np.ndarray:
         """⟨ΔWᵢ, ΔWⱼ⟩ between current members (recipes included), exact from K."""
@@ -226,20 +242,10 @@ class Pool:
         return self.space.gram(x, x)
 
     def distances(self, metric: str = "frobenius") -> np.ndarray:
-        """Member × member distances: Frobenius ‖ΔWᵢ − ΔWⱼ‖ or cosine distance 1 − cos."""
-        g = self.gram()
-        d = np.sqrt(np.maximum(np.diag(g)[:, None] + np.diag(g)[None, :] - 2 * g, 0.0))
-        if metric == "frobenius":
-            np.fill_diagonal(d, 0.0)
-            return d
-        if metric == "cosine":
-            norms = np.sqrt(np.maximum(np.diag(g), 0.0))
-            denom = np.outer(norms, norms)
-            cos = np.divide(g, denom, out=np.zeros_like(g), where=denom > 0)
-            out = 1.0 - np.clip(cos, -1.0, 1.0)
-            np.fill_diagonal(out, 0.0)
-            return out
-        raise StyleMixError(f"{metric!r}: unknown metric (use frobenius or cosine)")
+        """Member × member distances under a registered metric (`lora.metrics`: frobenius, cosine, …)."""
+        from lib_stylemix.lora.metrics import distance_from_gram
+
+        return distance_from_gram(self.gram(), metric)
 
     def norms(self) -> np.ndarray:
         return np.sqrt(self.space.sq_norms(self.coefficients()))

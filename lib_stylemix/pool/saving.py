@@ -7,23 +7,37 @@ makes us pick `…_2`, `…_3`.
 
 from __future__ import annotations
 
-import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from lib_stylemix.errors import StyleMixError
 from lib_stylemix.fsutil import safe_child
+from lib_stylemix.pool.lineage import DIGEST_KEY, lineage_metadata
 from lib_stylemix.pool.members import FILE, Member
+from lib_stylemix.pool.recipe import Recipe
 from lib_stylemix.seams import CancelToken, Progress
 
-if TYPE_CHECKING:
-    from lib_stylemix.pool.pool import Pool
+__all__ = ["DIGEST_KEY", "PoolRoots", "recipe_terms", "save_member"]
 
-DIGEST_KEY = "stylemix_recipe_digest"
+
+class PoolRoots(Protocol):
+    """What saving needs of a pool (its root files), so this module does not import `pool.py` (no cycle)."""
+
+    roots: Mapping[str, Any]
+
+    def root_names(self) -> dict[str, str]: ...
+
+
+def recipe_terms(roots: Mapping[str, Any], recipe: Recipe) -> list[Any]:
+    """The engine's `MergeTerm`s for a recipe over root files (`roots[key].lora` is the opened file)."""
+    from lib_stylemix.lora import MergeTerm
+
+    return [MergeTerm(roots[key].lora, weight, block_weights) for key, weight, block_weights in recipe.merge_weights()]
 
 
 def save_member(
-    pool: Pool,
+    pool: PoolRoots,
     member: Member,
     folder: Path,
     *,
@@ -34,7 +48,7 @@ def save_member(
     cancel: CancelToken,
 ) -> Path:
     """Write `member` into `folder` (or find it already there) and record the path on the member."""
-    from lib_stylemix.lora import MergeTerm, merge, write_lora
+    from lib_stylemix.lora import merge, write_lora
 
     if member.kind == FILE and member.path is not None:
         return member.path
@@ -50,26 +64,13 @@ def save_member(
     if missing:
         raise StyleMixError(f"{member.name}: cannot save, file(s) not loaded: {', '.join(missing)}")
     rank = max_rank or max(int(r.rank or r.lora.rank) for r in roots)
-    by_key = {r.key: r for r in roots}
-    terms = [MergeTerm(by_key[key].lora, weight, block_weights)
-             for key, weight, block_weights in member.recipe.merge_weights()]
+    terms = recipe_terms({r.key: r for r in roots}, member.recipe)
     # When the exact concat already fits the rank budget (e.g. a crossover, or one parent per block) it is
     # written as is: no compression needed, retained energy 1.
     method = "concat" if _concat_rank(terms) <= rank else "svd"
     merged = merge(terms, method=method, rank=rank if method == "svd" else None, progress=progress, cancel=cancel)
-    names = pool.root_names()
-    metadata = {
-        "ss_output_name": target.stem,
-        DIGEST_KEY: digest,
-        "stylemix_recipe": json.dumps(member.recipe.to_json(names), separators=(",", ":")),
-        "stylemix_lineage_parents": json.dumps(list(member.parents)),
-        "stylemix_generation": str(member.generation),
-        "stylemix_score": "" if member.score is None else repr(float(member.score)),
-        "stylemix_score_kind": score_kind or "",
-        "stylemix_origin": json.dumps(member.origin, separators=(",", ":")),
-        "stylemix_max_rank": str(rank),
-        "stylemix_retained_energy": repr(float(1.0 if merged.retained_energy is None else merged.retained_energy)),
-    }
+    metadata = lineage_metadata(member, pool.root_names(), stem=target.stem, max_rank=rank,
+                                retained_energy=merged.retained_energy, score_kind=score_kind)
     written = write_lora(merged, target, dtype=dtype, extra_metadata=metadata, parents=[r.lora for r in roots],
                          overwrite=False)
     member.path = Path(written.path)

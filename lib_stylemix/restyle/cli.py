@@ -7,30 +7,11 @@ import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from lib_stylemix.console import emit_json, say
+from lib_stylemix.console import ConsoleProgress, emit_json, say
 from lib_stylemix.errors import StyleMixError
 from lib_stylemix.seams import CancelFlag
 
 BACKENDS = ("preview",)
-
-
-class SayProgress:
-    """Progress as one stderr line per job."""
-
-    def __init__(self) -> None:
-        self._total = 0
-
-    def begin(self, total: int, text: str = "") -> None:
-        self._total = total
-        if text:
-            say(text)
-
-    def step(self, done: int, text: str = "") -> None:
-        say(f"[{done}/{self._total}] {text}")
-
-    def end(self, text: str = "") -> None:
-        if text:
-            say(text)
 
 
 @contextmanager
@@ -172,7 +153,8 @@ def _run(args: argparse.Namespace) -> int:
     flag = CancelFlag()
     with cancel_on_interrupt(flag):
         result = execute(
-            plan, generator, args.out, progress=SayProgress(), cancel=flag, backend=args.backend, grid=not args.no_grid
+            plan, generator, args.out, progress=ConsoleProgress(), cancel=flag, backend=args.backend,
+            grid=not args.no_grid,
         )
     for job_id, message in result.failed.items():
         say(f"failed: {job_id}: {message}")

@@ -41,6 +41,9 @@ class RestyleResult:
     skipped: list[str] = field(default_factory=list)  # job ids already complete (resumed)
     failed: dict[str, str] = field(default_factory=dict)  # job id → error message
     grids: list[str] = field(default_factory=list)
+    # job id → (image index, file) of every complete image of the jobs written or resumed, in plan order: what
+    # a front end shows (the Script's gallery) without rebuilding the output layout itself
+    files: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
     cancelled: bool = False
     manifest_path: str = ""
 
@@ -166,11 +169,20 @@ def execute(
             progress.step(done, job.job_id)
     finally:  # even when the generator crashes, the manifest records what is on disk
         result.manifest_path = str(write_manifest(plan, out_dir, result, backend=backend))
+    result.files = {job.job_id: job_files(out_dir, job) for job in plan.jobs
+                    if job.job_id in result.written or job.job_id in result.skipped}
     if grid:
         result.grids = [str(p) for p in write_grids(plan, out_dir, rows=grid_rows, cols=grid_cols, cell=grid_cell)]
         write_manifest(plan, out_dir, result, backend=backend)  # again, now listing the grid pages
     progress.end("cancelled" if result.cancelled else f"{len(result.written)} written, {len(result.skipped)} resumed")
     return result
+
+
+def job_files(out_dir: Path, job: RestyleJob) -> list[tuple[int, str]]:
+    """(index, path) of every complete image of `job` in `out_dir` (index i is seed + i of the batch)."""
+    folder = job_paths(out_dir, job)[0].parent
+    paths = [(index, folder / f"{output_name(job.image_stem, index)}.png") for index in range(job.batch_size)]
+    return [(index, str(path)) for index, path in paths if is_complete(path)]
 
 
 def _existing_outputs(out_dir: Path, job: RestyleJob) -> list[Path]:

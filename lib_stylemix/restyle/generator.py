@@ -1,29 +1,8 @@
-"""The generator seam: whatever turns one restyle job into images (the webui, the preview backend, a test fake)."""
+"""Compatibility names: the restyle generator seam now lives in `lib_stylemix.seams` (`RestyleGenerator`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from lib_stylemix.seams import GeneratedImage
+from lib_stylemix.seams import RestyleGenerator as Generator
 
-from PIL import Image
-
-from lib_stylemix.restyle.plan import RestyleJob
-
-
-@dataclass
-class GeneratedImage:
-    """One output image; `infotext` is the generator's own generation-parameters text when it has one."""
-
-    image: Image.Image
-    infotext: str = ""
-
-
-@runtime_checkable
-class Generator(Protocol):
-    """Renders one job; returns `job.batch_size` images (fewer is allowed, none is an error).
-
-    A problem with this job (missing model, bad image) should be raised as `StyleMixError`: `execute` records
-    it and carries on with the next job. Raise `CancelledError` to stop the whole run.
-    """
-
-    def generate(self, job: RestyleJob) -> list[GeneratedImage]: ...
+__all__ = ["GeneratedImage", "Generator"]

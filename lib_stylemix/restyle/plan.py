@@ -19,6 +19,7 @@ from lib_stylemix.dataset.images import ImageSet, load_image_set
 from lib_stylemix.errors import StyleMixError
 from lib_stylemix.fsutil import write_atomic
 from lib_stylemix.restyle.layout import repeats_for, style_slug
+from lib_stylemix.seams import Txt2ImgRequest
 
 PLAN_FORMAT = "stylemix-restyle-plan"
 PLAN_VERSION = 1
@@ -45,10 +46,9 @@ class CannyUnit:
     guidance_end: float = 1.0
 
     def __post_init__(self) -> None:
-        if not (1 <= self.low <= 255 and 1 <= self.high <= 255):
-            raise StyleMixError(f"canny thresholds {self.low}/{self.high}: each must be within 1..255")
-        if self.low > self.high:
-            raise StyleMixError(f"canny thresholds {self.low}/{self.high}: low must not exceed high")
+        from lib_stylemix.dataset.canny import check_thresholds
+
+        check_thresholds(self.low, self.high)
         if not 0.0 <= self.weight <= 2.0:
             raise StyleMixError(f"ControlNet weight {self.weight}: must be within 0..2")
         if not 64 <= self.processor_res <= 2048:
@@ -85,6 +85,12 @@ class RestyleJob:
     canny: CannyUnit = field(default_factory=CannyUnit)
     trigger: str = ""
     repeats: int = 1
+
+    def request(self) -> Txt2ImgRequest:
+        """The txt2img part of this job (the canny unit comes on top, from `canny` and `image_path`)."""
+        return Txt2ImgRequest(prompt=self.prompt, negative=self.negative_prompt, seed=self.seed, sampler=self.sampler,
+                              steps=self.steps, cfg=self.cfg_scale, width=self.width, height=self.height,
+                              batch=self.batch_size)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -16,8 +16,8 @@ from lib_stylemix.dataset.canny import canny_map
 from lib_stylemix.dataset.crop import fit_image
 from lib_stylemix.dataset.drawing import label_font
 from lib_stylemix.dataset.images import open_rgb
-from lib_stylemix.restyle.generator import GeneratedImage
 from lib_stylemix.restyle.plan import RestyleJob
+from lib_stylemix.seams import GeneratedImage
 
 
 def style_colour(style: str) -> tuple[int, int, int]:

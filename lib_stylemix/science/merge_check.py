@@ -235,8 +235,8 @@ class PixelJob:
 
 def render_pair(job: PixelJob, generator: Any, cancel: Any = None) -> tuple[list[Any], list[Any]]:
     """Render the merge (`<lora:merged:1>`) and its prompt stack at the same prompts and seeds."""
-    from lib_stylemix.epochs.tags import with_loras
     from lib_stylemix.errors import CancelledError
+    from lib_stylemix.seams import Txt2ImgRequest
 
     merged, stacked = [], []
     spec = job.spec
@@ -244,8 +244,8 @@ def render_pair(job: PixelJob, generator: Any, cancel: Any = None) -> tuple[list
         for loras, out in (([(job.merged_name, 1.0)], merged), (list(job.stack), stacked)):
             if cancel is not None and cancel.cancelled():
                 raise CancelledError(f"merge check stopped at {key}")
-            images = generator.generate(with_loras(prompt, loras), spec.negative, seed, spec.steps, spec.sampler,
-                                        spec.cfg, spec.width, spec.height)
+            images = generator.generate(Txt2ImgRequest(prompt, spec.negative, seed, spec.sampler, spec.steps,
+                                                       spec.cfg, spec.width, spec.height, loras=tuple(loras)))
             if not images:
                 raise StyleMixError(f"the generator returned no image for {key}")
             out.append(images[0].image)

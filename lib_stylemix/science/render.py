@@ -15,12 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lib_stylemix.epochs.tags import with_loras
 from lib_stylemix.errors import CancelledError, StyleMixError
 from lib_stylemix.science.correlation import CorrelationReport, CorrelationSettings, correlate
 from lib_stylemix.science.distance import distance_matrix
 from lib_stylemix.science.features import FeatureExtractor, StyleDescriptor
-from lib_stylemix.seams import CancelToken, NeverCancel, NullProgress, Progress
+from lib_stylemix.seams import CancelToken, NeverCancel, NullProgress, Progress, Txt2ImgRequest
 
 if TYPE_CHECKING:
     from lib_stylemix.epochs.generator import Txt2ImgGenerator
@@ -88,8 +87,9 @@ def render_subject(subject: Subject, spec: RenderSpec, run: RenderRun, done: int
     for key, prompt, seed in spec.jobs():
         if run.cancel.cancelled():
             raise CancelledError(f"style report stopped after {done} of {total} render(s)")
-        images = run.generator.generate(with_loras(prompt, list(subject.loras)), spec.negative, seed, spec.steps,
-                                        spec.sampler, spec.cfg, spec.width, spec.height)
+        images = run.generator.generate(Txt2ImgRequest(prompt, spec.negative, seed, spec.sampler, spec.steps,
+                                                       spec.cfg, spec.width, spec.height,
+                                                       loras=tuple(subject.loras)))
         if not images:
             raise StyleMixError(f"{subject.name}: the generator returned no image for {key}")
         keyed.append((key, images[0].image))

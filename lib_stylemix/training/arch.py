@@ -8,14 +8,11 @@ from __future__ import annotations
 
 import json
 import os
-import struct
 from pathlib import Path
 
 from lib_stylemix.errors import StyleMixError
 
 ARCHES = ("sd1", "sd2", "sdxl")
-_MAX_HEADER = 100 * 1024 * 1024
-
 # Key prefixes of the text encoders in single-file (LDM/SGM layout) checkpoints.
 _SDXL = "conditioner.embedders.1."
 _SD2 = "cond_stage_model.model."
@@ -23,26 +20,10 @@ _SD1 = "cond_stage_model.transformer."
 
 
 def read_safetensors_keys(path: Path) -> list[str]:
-    """Tensor names from a .safetensors header (8-byte little-endian length, then JSON)."""
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(8)
-            if len(head) != 8:
-                raise StyleMixError(f"{path}: too short to be a .safetensors file")
-            (length,) = struct.unpack("<Q", head)
-            if length <= 0 or length > _MAX_HEADER:
-                raise StyleMixError(f"{path}: not a .safetensors file (header length {length})")
-            raw = handle.read(length)
-    except OSError as exc:
-        raise StyleMixError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    if len(raw) != length:
-        raise StyleMixError(f"{path}: truncated .safetensors header")
-    try:
-        header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise StyleMixError(f"{path}: .safetensors header is not valid JSON") from None
-    if not isinstance(header, dict):
-        raise StyleMixError(f"{path}: .safetensors header is not a JSON object")
+    """Tensor names from a .safetensors header (read by the LoRA engine's one header reader)."""
+    from lib_stylemix.lora.container import read_header_json
+
+    header, _, _ = read_header_json(Path(path))
     return [key for key in header if key != "__metadata__"]
 
 

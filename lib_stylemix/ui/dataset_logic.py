@@ -125,10 +125,9 @@ def canny_preview(folder: str, name: str, low: int, high: int, auto: bool) -> tu
 
 
 def _thresholds(low: Any, high: Any) -> tuple[int, int]:
-    low, high = int(low), int(high)
-    if not 1 <= low < high <= 255:
-        raise StyleMixError(f"canny thresholds {low}/{high}: need 1 ≤ low < high ≤ 255")
-    return low, high
+    from lib_stylemix.dataset.canny import check_thresholds
+
+    return check_thresholds(int(low), int(high))
 
 
 def canny_sheet(folder: str, low: int, high: int, auto: bool, *, progress: Progress,

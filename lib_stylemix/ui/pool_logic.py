@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lib_stylemix.errors import StyleMixError
-from lib_stylemix.fsutil import safe_child
 from lib_stylemix.seams import CancelToken, Progress
 from lib_stylemix.ui.common import SessionJob
 
@@ -55,10 +54,9 @@ class PoolSession:
 
 
 def _new_pool(cache_dir: Path | None) -> Pool:
-    from lib_stylemix.pool.kcache import KernelCache
-    from lib_stylemix.pool.pool import Pool
+    from lib_stylemix.pool.ops import new_pool
 
-    return Pool(cache=KernelCache(cache_dir))
+    return new_pool(cache_dir)
 
 
 def load_sources(
@@ -95,24 +93,11 @@ def example_pool(folder: Path) -> list[Path]:
 
 def member_rows(pool: Pool | None) -> list[list[Any]]:
     """One row per member: name, kind, arch, rank, size on disk, and where it came from."""
+    from lib_stylemix.pool import ops
+
     if pool is None:
         return []
-    names = pool.root_names()
-    rows = []
-    for member in pool.members:
-        ranks = [pool.roots[key].rank or 0 for key in member.recipe.roots]
-        rank: Any = ranks[0] if member.kind == "file" and ranks else ("≤ " + str(sum(ranks)) if ranks else "")
-        size = f"{member.path.stat().st_size / 1e6:.2f}" if member.path and member.path.is_file() else "in memory"
-        rows.append([member.name, member.kind, pool.arch or "", rank, size, lineage_text(pool, member.name, names)])
-    return rows
-
-
-def lineage_text(pool: Pool, name: str, names: dict[str, str] | None = None) -> str:
-    member = pool.history[name]
-    if member.kind == "file" and not member.parents:
-        return f"file {member.path.name}" if member.path else "file"
-    formula = member.recipe.describe(names or pool.root_names())
-    return f"gen {member.generation}: {formula}"
+    return [[m.name, m.kind, m.arch, m.rank, m.size_mb, m.lineage] for m in ops.member_summaries(pool)]
 
 
 def remove_members(session: PoolSession, names: Sequence[str]) -> str:
@@ -125,18 +110,40 @@ def remove_members(session: PoolSession, names: Sequence[str]) -> str:
     return f"Removed {', '.join(names)} from the pool (files on disk are untouched)."
 
 
+def method_choices() -> list[str]:
+    """The merge methods the panel offers: every registered one (built-ins and plugins)."""
+    from lib_stylemix.lora import merge_methods
+
+    return list(merge_methods.names())
+
+
+def method_help() -> str:
+    """One Markdown sentence per registered merge method, for the Merge tab."""
+    from lib_stylemix.lora import merge_methods
+
+    return " ".join(f"*{m.name}*: {m.help}." for m in merge_methods.METHODS.entries())
+
+
+def metric_choices() -> list[str]:
+    """The distances the Compare tab offers: every registered metric."""
+    from lib_stylemix.lora import metrics
+
+    return list(metrics.names())
+
+
 @dataclass
 class Comparison:
     names: list[str]
     distance: np.ndarray
     cosine: np.ndarray
     metric: str
+    matrix: np.ndarray | None = None  # distances under `metric` (the heatmap and the ranking use it)
 
     def pair_rows(self) -> list[list[Any]]:
         """Pairs ranked from most different to most alike under the chosen metric."""
         n = len(self.names)
         pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
-        matrix = self.distance if self.metric == "frobenius" else 1.0 - self.cosine
+        matrix = self.matrix if self.matrix is not None else self.distance
         pairs.sort(key=lambda p: -matrix[p])
         return [[k + 1, self.names[i], self.names[j], round(float(self.distance[i, j]), 5),
                  round(float(self.cosine[i, j]), 4)] for k, (i, j) in enumerate(pairs)]
@@ -144,12 +151,14 @@ class Comparison:
 
 def compare(session: PoolSession, metric: str) -> Comparison:
     """Distances and cosines between all members, exact from the kernel (no tensor is read again)."""
+    from lib_stylemix.lora import metrics
+
     pool = session.require_pool(2)
+    if metric not in metrics.names():
+        raise StyleMixError(f"{metric!r}: unknown metric (use {' or '.join(metrics.names())})")
     distance = pool.distances("frobenius")
     cosine = 1.0 - pool.distances("cosine")
-    if metric not in ("frobenius", "cosine"):
-        raise StyleMixError(f"{metric!r}: unknown metric (use frobenius or cosine)")
-    return Comparison(pool.names, distance, cosine, metric)
+    return Comparison(pool.names, distance, cosine, metric, pool.distances(metric))
 
 
 def figure_image(fig: Any) -> Image.Image:
@@ -168,14 +177,12 @@ def figure_image(fig: Any) -> Image.Image:
 
 def heatmap_image(comparison: Comparison) -> Image.Image:
     """The member × member matrix of the chosen metric as a labelled heatmap (similar members adjacent)."""
+    from lib_stylemix.lora import metrics
     from lib_stylemix.pool.figures import heatmap_figure
 
-    if comparison.metric == "frobenius":
-        fig = heatmap_figure(comparison.names, comparison.distance)
-    else:
-        fig = heatmap_figure(comparison.names, 1.0 - comparison.cosine, title="ΔW cosine distance",
-                             label="1 − cos(ΔWᵢ, ΔWⱼ)")
-    return figure_image(fig)
+    metric = metrics.get(comparison.metric)
+    matrix = comparison.matrix if comparison.matrix is not None else comparison.distance
+    return figure_image(heatmap_figure(comparison.names, matrix, title=metric.title, label=metric.axis))
 
 
 def pool_map_image(pool: Pool) -> Image.Image:
@@ -201,26 +208,11 @@ def lineage_image(pool: Pool) -> Image.Image:
 
 def block_rows(session: PoolSession, a: str, b: str) -> list[list[Any]]:
     """How two members differ block by block (exact from the per-block kernels)."""
+    from lib_stylemix.pool import ops
+
     pool = session.require_pool(2)
-    if not a or not b:
-        raise StyleMixError("pick two members for the per-block view")
-    x = pool.coefficients([pool.member(a), pool.member(b)])
-    kb = pool.space.by_block
-    rows = []
-    sq_total = 0.0
-    per_block = []
-    for index, block in enumerate(pool.space.blocks):
-        g = x[:, index, :] @ kb[index] @ x[:, index, :].T
-        na, nb = max(g[0, 0], 0.0), max(g[1, 1], 0.0)
-        d2 = max(na + nb - 2 * g[0, 1], 0.0)
-        cos = g[0, 1] / np.sqrt(na * nb) if na > 0 and nb > 0 else 0.0
-        per_block.append((block, np.sqrt(na), np.sqrt(nb), d2, cos))
-        sq_total += d2
-    for block, na, nb, d2, cos in per_block:
-        share = d2 / sq_total if sq_total > 0 else 0.0
-        rows.append([block, round(float(na), 5), round(float(nb), 5), round(float(np.sqrt(d2)), 5),
-                     round(float(cos), 4), f"{100 * share:.1f}%"])
-    return rows
+    return [[r.block, round(r.norm_a, 5), round(r.norm_b, 5), round(r.distance, 5), round(r.cosine, 4),
+             f"{100 * r.share:.1f}%"] for r in ops.block_geometry(pool, a, b)]
 
 
 def merge_members(
@@ -236,43 +228,18 @@ def merge_members(
     progress: Progress,
     cancel: CancelToken,
 ) -> Path:
-    """Merge members with weights into `<folder>/<out_name>.safetensors` and add the file to the pool.
-
-    Recipe members are expanded into their root files first, so merging a child with a file is still the
-    exact weighted sum of ΔW; `method`, `rank` and `energy` are the engine's (`lib_stylemix.lora.merge`).
-    """
-    from lib_stylemix.lora import MergeTerm, merge, write_lora
-    from lib_stylemix.pool.recipe import Recipe
+    """Merge members with weights into `<folder>/<out_name>.safetensors` and add the file, with its lineage,
+    to the pool (see `pool.ops.merge_to_file`); `rank`/`energy` reach the methods that take them (svd)."""
+    from lib_stylemix.lora import merge_methods
+    from lib_stylemix.pool import ops
 
     pool = session.require_pool()
-    if not names:
-        raise StyleMixError("select the members to merge")
-    if len(weights) == 1 and len(names) > 1:
-        weights = list(weights) * len(names)
-    if len(weights) != len(names):
-        raise StyleMixError(f"weights: {len(weights)} given for {len(names)} member(s); give one per member")
-    stem = out_name.strip()
-    if stem.lower().endswith(".safetensors"):
-        stem = stem[: -len(".safetensors")]
-    if not stem:
-        raise StyleMixError("give the merged LoRA a name")
-    target = safe_child(folder, f"{stem}.safetensors")
-    if target.exists():
-        raise StyleMixError(f"{target}: already exists (choose another name; files are never overwritten)")
-    members = [pool.member(n) for n in names]
-    coef = sum(w * c for w, c in zip(weights, pool.coefficients(members), strict=True))
-    recipe = Recipe.from_dense(np.asarray(coef), pool.space.keys, pool.space.blocks)
-    if not recipe.terms:
-        raise StyleMixError("every weight is zero: the merge would be empty")
-    terms = [MergeTerm(pool.roots[key].lora, weight, block_weights)
-             for key, weight, block_weights in recipe.merge_weights()]
-    merged = merge(terms, method=method, rank=rank if method == "svd" else None,
-                   energy=energy if method == "svd" else None, progress=progress, cancel=cancel)
-    folder.mkdir(parents=True, exist_ok=True)
-    written = write_lora(merged, target)
-    pool.add([written.path])
+    own = {p.name for p in merge_methods.get(method).params}  # the panel's rank/energy fields only feed svd
+    options = {k: v for k, v in {"rank": rank, "energy": energy}.items() if k in own}
+    request = ops.MergeRequest(names, weights, out_name, folder, method, options)
+    path = ops.merge_to_file(pool, request, progress=progress, cancel=cancel)
     session.candidates = []
-    return Path(written.path)
+    return path
 
 
 def evolve_settings(**values: Any) -> EvolveSettings:
@@ -385,39 +352,25 @@ def lineage_rows(pool: Pool | None) -> list[list[Any]]:
     """Every member the session has seen (removed ones too), oldest first, with parents and recipe."""
     if pool is None:
         return []
-    names = pool.root_names()
+    from lib_stylemix.pool import ops
+
     current = set(pool.names)
     rows = []
     for member in pool.history.values():
         kind = member.kind if member.name in current else f"{member.kind} (removed)"
         score = "" if member.score is None else round(float(member.score), 5)
         rows.append([member.name, member.generation, kind, " · ".join(member.parents),
-                     member.recipe.describe(names), score, str(member.path) if member.path else ""])
+                     ops.recipe_formula(pool, member), score, str(member.path) if member.path else ""])
     return rows
 
 
 def stacking_loras(session: PoolSession, index: int, lora_folder: Path) -> list[tuple[str, float]]:
-    """`(name, weight)` pairs whose `<lora:…>` tags render candidate `index` exactly (prompt stacking).
+    """`(name, weight)` pairs whose `<lora:…>` tags render candidate `index` exactly (prompt stacking)."""
+    from lib_stylemix.pool import ops
 
-    Exactness needs one weight per file: per-block candidates (crossovers) cannot be written as tags, and
-    every file must be in the host's LoRA folder for the webui to find it by name.
-    """
     pool = session.require_pool(2)
     cand = candidate(session, index)
-    loras = []
-    outside = []
-    folder = lora_folder.resolve()
-    for key, weight, block_weights in cand.recipe.merge_weights():
-        root = pool.roots[key]
-        if block_weights is not None:
-            raise StyleMixError(f"candidate #{index} ({cand.kind}) has per-block weights; <lora:…> tags cannot "
-                                "express it. Keep and save it, then try the saved file.")
-        if root.path is None or folder not in root.path.resolve().parents:
-            outside.append(str(root.path or root.name))
-        loras.append((root.path.stem if root.path else root.name, weight))
-    if outside:
-        raise StyleMixError(f"preview needs the files in the LoRA folder {folder}; not there: {', '.join(outside)}")
-    return loras
+    return ops.prompt_stack(pool, cand.recipe, lora_folder, f"candidate #{index} ({cand.kind})")
 
 
 def render_previews(
@@ -429,19 +382,6 @@ def render_previews(
     cancel: CancelToken,
 ) -> list[tuple[Image.Image, str]]:
     """Render the settings' preview prompts × seeds with the candidate's `<lora:…>` tags stacked in."""
-    from lib_stylemix.epochs import with_loras
-    from lib_stylemix.errors import CancelledError
+    from lib_stylemix.pool import ops
 
-    jobs = [(prompt, seed) for prompt in settings.preview_prompts for seed in settings.preview_seeds]
-    progress.begin(len(jobs), "preview")
-    out: list[tuple[Image.Image, str]] = []
-    for done, (prompt, seed) in enumerate(jobs, 1):
-        if cancel.cancelled():
-            raise CancelledError(f"preview stopped after {done - 1} of {len(jobs)} image(s)")
-        full = with_loras(prompt, loras)
-        for image in generator.generate(full, settings.negative_prompt, seed, settings.steps, settings.sampler,
-                                        settings.cfg_scale, settings.width, settings.height):
-            out.append((image.image, f"{prompt} · seed {seed}"))
-        progress.step(done, f"preview {done}/{len(jobs)}")
-    progress.end("preview done")
-    return out
+    return ops.render_previews(generator, loras, settings, progress=progress, cancel=cancel)

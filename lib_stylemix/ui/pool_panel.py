@@ -23,8 +23,6 @@ from lib_stylemix.ui.common import (
 )
 from lib_stylemix.ui.host import Host
 
-METHOD_CHOICES = ["concat", "svd", "legacy"]
-METRIC_CHOICES = ["frobenius", "cosine"]
 SCORE_CHOICES = ["novelty", "legacy-average"]
 
 
@@ -58,7 +56,8 @@ def build_pool_panel(host: Host, session: Any = None) -> None:
     with gr.Tabs(elem_id="stylemix_pool_tabs"):
         with gr.Tab("Compare", elem_id="stylemix_pool_tab_compare"):
             with gr.Row():
-                metric = gr.Radio(METRIC_CHOICES, value="frobenius", label="Metric", elem_id="stylemix_pool_metric")
+                metric = gr.Radio(logic.metric_choices(), value="frobenius", label="Metric",
+                                  elem_id="stylemix_pool_metric")
                 compare_btn = gr.Button("Compare", variant="primary", elem_id="stylemix_pool_compare")
             with gr.Row(equal_height=False):  # an empty pairs table stays one row high next to the heatmap
                 heatmap = gr.Image(label="Distance heatmap", show_label=False, type="pil", interactive=False,
@@ -73,13 +72,12 @@ def build_pool_panel(host: Host, session: Any = None) -> None:
                                   elem_id="stylemix_pool_blocks")
 
         with gr.Tab("Merge", elem_id="stylemix_pool_tab_merge"):
-            gr.Markdown("Merges the **selected members** above. *concat* is exact (rank = sum of ranks); *svd* "
-                        "keeps the best rank-k part of the exact sum; *legacy* averages factors (not "
-                        "effect-preserving, kept only to reproduce old results).")
+            gr.Markdown("Merges the **selected members** above. " + logic.method_help())
             with gr.Row():
                 weights = gr.Textbox(label="Weights (one per selected member, comma separated)", value="0.5, 0.5",
                                      elem_id="stylemix_pool_weights")
-                method = gr.Radio(METHOD_CHOICES, value="concat", label="Method", elem_id="stylemix_pool_method")
+                method = gr.Radio(logic.method_choices(), value="concat", label="Method",
+                                  elem_id="stylemix_pool_method")
             with gr.Row():
                 rank = gr.Number(label="svd rank (0 = from energy, or the largest input rank)", value=0, precision=0,
                                  elem_id="stylemix_pool_rank")

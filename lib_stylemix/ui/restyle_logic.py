@@ -12,8 +12,8 @@ from lib_stylemix.ui.common import parse_lines
 
 if TYPE_CHECKING:
     from lib_stylemix.restyle.execute import RestyleResult
-    from lib_stylemix.restyle.generator import Generator
     from lib_stylemix.restyle.plan import RestylePlan
+    from lib_stylemix.seams import RestyleGenerator as Generator
     from lib_stylemix.settings import StyleMixSettings
 
 SEED_POLICIES = ["per-image", "fixed", "random"]

@@ -1,26 +1,28 @@
-"""One canny ControlNet unit per generation, on either ControlNet: Mikubill's extension (A1111) or Forge's built-in.
+"""One canny ControlNet unit per generation, on either ControlNet: picks the bridge for the one that is loaded.
 
 Both register an always-on Script titled "ControlNet" whose slice of `p.script_args` holds one unit per
 slot. We replace that slice in a *copy* of the args (never the caller's tuple, never the runner's
-`args_from/args_to`), keep its length, and fill spare slots with disabled units. Differences handled here:
-Mikubill's unit is a pydantic model and lists models with `get_models`; Forge's is a plain dataclass (unknown
-fields are a TypeError), wants string enum values and ndarray images, and lists models in `global_state`.
-Model names must be the exact "stem [hash8]" strings both of them list.
+`args_from/args_to`), keep its length, and fill spare slots with disabled units (`controlnet_base.py`). The
+differences live in one small bridge per backend, side by side: `controlnet_a1111.py` (Mikubill's pydantic
+units, `get_models`) and `controlnet_forge.py` (Forge's dataclass units, `global_state`); both satisfy the
+`ControlNetBridge` protocol of `lib_stylemix.seams`. Model names must be the exact "stem [hash8]" strings both
+of them list.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Sequence
-from typing import Any
-
-import numpy as np
 
 from lib_stylemix.errors import StyleMixError
+from lib_stylemix.seams import ControlNetBridge
+from lib_stylemix.webui.controlnet_a1111 import MikubillBridge
+from lib_stylemix.webui.controlnet_base import FORGE, MIKUBILL, find_controlnet_script
+from lib_stylemix.webui.controlnet_forge import ForgeBridge
 
-MIKUBILL = "mikubill"
-FORGE = "forge"
+__all__ = ["FORGE", "MIKUBILL", "ControlNetBridge", "ForgeBridge", "MikubillBridge", "controlnet_bridge",
+           "find_controlnet_module", "find_controlnet_script", "pick_canny_model"]
+
 ARCH_NAMES = {"sd1": "SD 1.x", "sd2": "SD 2.x", "sdxl": "SDXL"}
 INSTALL_HINT = {
     MIKUBILL: "install the sd-webui-controlnet extension (Extensions tab) and restart",
@@ -36,17 +38,6 @@ def find_controlnet_module():
         module = getattr(data, "module", None)
         if os.path.basename(getattr(data, "path", "")) == "controlnet.py" and hasattr(module, "external_code"):
             return module
-    return None
-
-
-def find_controlnet_script(runner):
-    """ControlNet's always-on Script instance in a ScriptRunner (`p.scripts`), or None."""
-    for script in getattr(runner, "alwayson_scripts", None) or []:
-        try:
-            if script.title().lower() == "controlnet":
-                return script
-        except Exception:  # a broken third-party title() must not stop us
-            continue
     return None
 
 
@@ -85,81 +76,6 @@ def pick_canny_model(names: Sequence[str], arch: str | None, preferred: str = ""
     return fitting[0]
 
 
-class ControlNetBridge:
-    """Lists ControlNet models and builds/places canny units for one ControlNet implementation."""
-
-    def __init__(self, module) -> None:
-        self.module = module
-        self.external_code = module.external_code
-        self.global_state = getattr(module, "global_state", None)
-        self.backend = MIKUBILL if hasattr(self.external_code, "get_models") else FORGE
-
-    def models(self) -> list[str]:
-        """Installed model names ("stem [hash8]"), rescanned so newly copied files count."""
-        if self.backend == MIKUBILL:
-            return [n for n in self.external_code.get_models(update=True) if n != "None"]
-        state = self.global_state
-        if state is None:
-            raise StyleMixError("Forge ControlNet: its global_state module is missing; cannot list models")
-        if hasattr(state, "update_controlnet_filenames"):
-            state.update_controlnet_filenames()
-        return [n for n in state.get_all_controlnet_names() if n != "None"]
-
-    def _unit(self, **fields: Any):
-        cls = self.external_code.ControlNetUnit
-        if dataclasses.is_dataclass(cls):
-            known = {f.name for f in dataclasses.fields(cls)}
-            fields = {k: v for k, v in fields.items() if k in known}
-        try:
-            return cls(**fields)
-        except Exception as exc:  # pydantic ValidationError on Mikubill
-            raise StyleMixError(f"ControlNet refused the canny unit: {exc}") from None
-
-    def canny_unit(self, image: np.ndarray, canny, model: str):
-        """An enabled canny unit for `image` (H×W×3 uint8) with the thresholds and modes of a `CannyUnit`."""
-        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise StyleMixError(f"ControlNet image must be H×W×3 uint8, got {image.shape} {image.dtype}")
-        return self._unit(
-            enabled=True,
-            module="canny",
-            model=model,
-            weight=float(canny.weight),
-            image=image,
-            resize_mode=str(canny.resize_mode),
-            low_vram=False,
-            processor_res=int(canny.processor_res),
-            threshold_a=int(canny.low),
-            threshold_b=int(canny.high),
-            guidance_start=float(canny.guidance_start),
-            guidance_end=float(canny.guidance_end),
-            pixel_perfect=False,
-            control_mode=str(canny.control_mode),
-            hr_option="Both",
-            save_detected_map=False,
-        )
-
-    def disabled_unit(self):
-        return self._unit(enabled=False)
-
-    def splice(self, runner, script_args: Sequence[Any], units: Sequence[Any]):
-        """A new args sequence (same type) with ControlNet's slice holding `units`, padded with disabled units."""
-        script = find_controlnet_script(runner)
-        if script is None:
-            raise StyleMixError("ControlNet is not among the active scripts of this generation")
-        start, stop = script.args_from, script.args_to
-        slots = stop - start
-        if slots < 1:
-            raise StyleMixError("ControlNet has no unit slots (setting: ControlNet unit number); set it to 1 or more")
-        if len(units) > slots:
-            raise StyleMixError(f"ControlNet has {slots} unit slots, {len(units)} units were given")
-        args = list(script_args)
-        if len(args) < stop:
-            raise StyleMixError(f"script arguments end at {len(args)}, ControlNet's slice is {start}..{stop}")
-        filled = list(units) + [self.disabled_unit() for _ in range(slots - len(units))]
-        spliced = args[:start] + filled + args[stop:]
-        return tuple(spliced) if isinstance(script_args, tuple) else spliced
-
-
 def controlnet_bridge() -> ControlNetBridge:
     """The bridge for the ControlNet that is loaded, or a `StyleMixError` saying how to get one."""
     from lib_stylemix.webui.env import is_forge
@@ -167,4 +83,4 @@ def controlnet_bridge() -> ControlNetBridge:
     module = find_controlnet_module()
     if module is None:
         raise StyleMixError(f"ControlNet is not available: {INSTALL_HINT[FORGE if is_forge() else MIKUBILL]}")
-    return ControlNetBridge(module)
+    return MikubillBridge(module) if MikubillBridge.handles(module) else ForgeBridge(module)

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from lib_stylemix.errors import CancelledError, StyleMixError
-from lib_stylemix.restyle.generator import GeneratedImage
 from lib_stylemix.restyle.plan import RestyleJob
+from lib_stylemix.seams import GeneratedImage, Txt2ImgRequest
 from lib_stylemix.webui.controlnet import ControlNetBridge
 from lib_stylemix.webui.state import StateCancel
 
@@ -98,6 +98,15 @@ def fresh_txt2img() -> Callable[[], Any]:
     return new
 
 
+def set_request_fields(p, request: Txt2ImgRequest) -> None:
+    """Put a `Txt2ImgRequest` on a processing object; its LoRAs become `<lora:name:w>` tags (extra networks)."""
+    from lib_stylemix.epochs.tags import with_loras
+
+    set_txt2img_fields(p, prompt=with_loras(request.prompt, request.loras), negative=request.negative,
+                       seed=request.seed, steps=request.steps, sampler=request.sampler, cfg=request.cfg,
+                       width=request.width, height=request.height, batch_size=request.batch)
+
+
 def set_txt2img_fields(
     p,
     *,
@@ -166,18 +175,7 @@ class WebuiRestyleGenerator:
     def generate(self, job: RestyleJob) -> list[GeneratedImage]:
         unit = self._bridge.canny_unit(self._control_image(job), job.canny, self._model)
         p = self._new()
-        set_txt2img_fields(
-            p,
-            prompt=job.prompt,
-            negative=job.negative_prompt,
-            seed=job.seed,
-            steps=job.steps,
-            sampler=job.sampler,
-            cfg=job.cfg_scale,
-            width=job.width,
-            height=job.height,
-            batch_size=job.batch_size,
-        )
+        set_request_fields(p, job.request())
         p.extra_generation_params["StyleMix style"] = job.style
         p.script_args = self._bridge.splice(p.scripts, p.script_args, [unit])
         processed = process(p, f"restyle job {job.job_id}")
@@ -193,30 +191,10 @@ class WebuiTxt2ImgGenerator:
         self._new = new_processing
         self._cancel = StateCancel()
 
-    def generate(
-        self,
-        prompt: str,
-        negative: str,
-        seed: int,
-        steps: int,
-        sampler: str,
-        cfg: float,
-        width: int,
-        height: int,
-    ) -> list[GeneratedImage]:
+    def generate(self, request: Txt2ImgRequest) -> list[GeneratedImage]:
         p = self._new()
-        set_txt2img_fields(
-            p,
-            prompt=prompt,
-            negative=negative,
-            seed=seed,
-            steps=steps,
-            sampler=sampler,
-            cfg=cfg,
-            width=width,
-            height=height,
-        )
-        processed = process(p, f"txt2img seed {seed}")
+        set_request_fields(p, request)
+        processed = process(p, f"txt2img seed {request.seed}")
         if self._cancel.interrupted():
             raise CancelledError("interrupted")
-        return collect(processed, 1, f"txt2img {prompt[:40]!r}")
+        return collect(processed, request.batch, f"txt2img {request.prompt[:40]!r}")

@@ -69,15 +69,13 @@ def first_image(folder: str, uploads: Any) -> Path | None:
 
 def canny_preview(folder: str, uploads: Any, low: float, high: float) -> tuple[Image.Image | None, str]:
     """Edge map of one image at these thresholds, with its edge density and a warning when ControlNet will struggle."""
-    from lib_stylemix.dataset.canny import canny_map, density_warning, edge_density, map_image
+    from lib_stylemix.dataset.canny import canny_map, check_thresholds, density_warning, edge_density, map_image
 
     try:
         path = first_image(folder, uploads)
         if path is None:
             return None, "Choose an image folder or upload images to preview the edges."
-        low_i, high_i = int(low), int(high)
-        if low_i > high_i:
-            return None, f"Low threshold {low_i} is above high threshold {high_i}."
+        low_i, high_i = check_thresholds(int(low), int(high))
         edges = canny_map(path, low_i, high_i, resolution=512)
     except StyleMixError as exc:
         return None, str(exc)
@@ -225,23 +223,16 @@ class RunOutputs:
 
 def collect_outputs(plan: RestylePlan, result: RestyleResult) -> RunOutputs:
     """Grid pages, then every finished image of the run (written now or resumed), read back from disk."""
-    from lib_stylemix.restyle.execute import is_complete, job_paths
-    from lib_stylemix.restyle.layout import output_name
-
     out = RunOutputs(grids=len(result.grids))
     for number, grid_path in enumerate(result.grids, start=1):
         image, _ = _saved(Path(grid_path))
         out.add(image, f"StyleMix images × styles grid, page {number}/{len(result.grids)}", "", -1)
-    run_dir = Path(result.out_dir)
-    for job in plan.jobs:
-        if job.job_id not in result.written and job.job_id not in result.skipped:
-            continue
-        job_folder = job_paths(run_dir, job)[0].parent
-        for index in range(job.batch_size):
-            path = job_folder / f"{output_name(job.image_stem, index)}.png"
-            if is_complete(path):
-                image, infotext = _saved(path)
-                out.add(image, infotext, job.prompt, job.seed + index)
+    jobs = {job.job_id: job for job in plan.jobs}
+    for job_id, files in result.files.items():
+        job = jobs[job_id]
+        for index, path in files:
+            image, infotext = _saved(Path(path))
+            out.add(image, infotext, job.prompt, job.seed + index)
     return out
 
 

@@ -66,3 +66,27 @@ def test_contact_sheet_lays_out_rows_of_cells() -> None:
     assert sheet.mode == "RGB"
     assert 2 * 128 <= sheet.width <= 2 * 128 + 60
     assert 3 * 128 <= sheet.height <= 3 * 128 + 3 * 80 + 60
+
+
+def test_one_threshold_rule_everywhere(tmp_path) -> None:
+    """Dataset panel, Restyle plan (CLI and Script) and the canny CLI share `check_thresholds`: low ≤ high."""
+    from lib_stylemix.dataset.canny import check_thresholds
+    from lib_stylemix.errors import StyleMixError
+    from lib_stylemix.restyle.plan import CannyUnit
+    from lib_stylemix.ui.dataset_logic import _thresholds
+    from lib_stylemix.webui.script import canny_preview
+
+    assert check_thresholds(120, 120) == (120, 120) == _thresholds(120.0, 120.0)
+    assert CannyUnit(low=120, high=120).low == 120
+    for bad in ((200, 100), (0, 100), (10, 256)):
+        with pytest.raises(StyleMixError, match="canny thresholds"):
+            check_thresholds(*bad)
+        with pytest.raises(StyleMixError, match="canny thresholds"):
+            _thresholds(*bad)
+        with pytest.raises(StyleMixError, match="canny thresholds"):
+            CannyUnit(low=bad[0], high=bad[1])
+    Image.new("RGB", (64, 48), (90, 90, 90)).save(tmp_path / "a.png")
+    image, text = canny_preview(str(tmp_path), [], 200, 100)
+    assert image is None and "low must not exceed high" in text
+    image, text = canny_preview(str(tmp_path), [], 120, 120)
+    assert image is not None and "120/120" in text

@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 from safetensors.numpy import save_file
 
+from lib_stylemix.epochs.tags import with_loras
 from lib_stylemix.restyle.generator import GeneratedImage
 
 
@@ -40,7 +41,10 @@ class ColourGenerator:
         self.cancel_after = cancel_after
         self.flag = flag
 
-    def generate(self, prompt, negative, seed, steps, sampler, cfg, width, height):
+    def generate(self, request):
+        prompt, negative, seed, steps, sampler, cfg = (with_loras(request.prompt, request.loras), request.negative,
+                                                       request.seed, request.steps, request.sampler, request.cfg)
+        width, height = request.width, request.height
         self.calls.append(dict(prompt=prompt, negative=negative, seed=seed, steps=steps, sampler=sampler, cfg=cfg))
         if self.cancel_after is not None and len(self.calls) >= self.cancel_after:
             self.flag.cancel()

@@ -7,6 +7,7 @@ from PIL import Image
 
 from lib_stylemix.epochs import find_run, make_plan, run_grid, save_result
 from lib_stylemix.epochs.grid import labelled_grid
+from lib_stylemix.epochs.tags import with_loras
 from lib_stylemix.errors import StyleMixError
 from lib_stylemix.seams import CancelFlag
 from lib_stylemix.settings import StyleMixSettings
@@ -106,11 +107,11 @@ def test_generator_cancel_mid_image_ends_run(run_folder):
 
 
 class _FailingGenerator(ColourGenerator):
-    def generate(self, prompt, negative, seed, steps, sampler, cfg, width, height):
+    def generate(self, request):
         if len(self.calls) == 2:
-            self.calls.append({"prompt": prompt})
+            self.calls.append({"prompt": with_loras(request.prompt, request.loras)})
             raise StyleMixError("the webui failed (NansException: NaNs in Unet)")
-        return super().generate(prompt, negative, seed, steps, sampler, cfg, width, height)
+        return super().generate(request)
 
 
 def test_a_failing_image_is_recorded_and_the_grid_goes_on(run_folder):

@@ -320,7 +320,7 @@ def test_kernel_names_the_file_with_nan(tmp_path):
 
 def test_svd_with_dependent_columns_uses_exact_fallback(tmp_path):
     """The same file twice makes the stacked factors rank-deficient: the Cholesky shortcut must not be used."""
-    from lib_stylemix.lora.merge import _Basis
+    from lib_stylemix.lora.merge_methods.svd import _Basis
 
     a = _make(tmp_path, "a", 4, 3, modules=TINY[:2])
     file = open_lora(a)

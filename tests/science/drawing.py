@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from lib_stylemix.restyle.generator import GeneratedImage
+from lib_stylemix.epochs.tags import with_loras
 from lib_stylemix.science.features import StyleDescriptor, describe
+from lib_stylemix.seams import GeneratedImage, Txt2ImgRequest
 
 TAG = re.compile(r"<lora:([^:>]+):([-0-9.]+)>")
 
@@ -52,10 +53,10 @@ class DrawingGenerator:
     def __init__(self) -> None:
         self.calls: list[tuple[str, int]] = []
 
-    def generate(self, prompt: str, negative: str, seed: int, steps: int, sampler: str, cfg: float,
-                 width: int, height: int) -> list[GeneratedImage]:
+    def generate(self, request: Txt2ImgRequest) -> list[GeneratedImage]:
+        prompt, seed = with_loras(request.prompt, request.loras), request.seed
         self.calls.append((prompt, seed))
-        return [GeneratedImage(draw(prompt, seed, width, height), f"{prompt}, Seed: {seed}")]
+        return [GeneratedImage(draw(prompt, seed, request.width, request.height), f"{prompt}, Seed: {seed}")]
 
 
 class NumpyExtractor:

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw
 
+from lib_stylemix.epochs.tags import with_loras
 from lib_stylemix.restyle.generator import GeneratedImage
 from lib_stylemix.seams import CancelFlag, FolderRegistry, NoGpuHandoff, NullProgress
 from lib_stylemix.settings import StyleMixSettings
@@ -93,7 +94,9 @@ class FakeTxt2Img:
     def __init__(self) -> None:
         self.prompts: list[str] = []
 
-    def generate(self, prompt, negative, seed, steps, sampler, cfg, width, height):
+    def generate(self, request):
+        prompt, seed, width, height = with_loras(request.prompt, request.loras), request.seed, request.width, \
+            request.height
         self.prompts.append(prompt)
         return [GeneratedImage(Image.new("RGB", (width, height), (seed % 256, 90, 120)), f"{prompt}\nSeed: {seed}")]
 

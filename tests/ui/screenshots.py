@@ -19,6 +19,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
+from lib_stylemix.epochs.tags import with_loras
 from lib_stylemix.restyle.generator import GeneratedImage
 from lib_stylemix.settings import StyleMixSettings
 from tests.ui.conftest import FakeWebuiHost
@@ -28,7 +29,9 @@ from tests.ui.test_browser import CHROMIUM, CHROMIUM_ARGS
 class DemoTxt2Img:
     """Draws the LoRA tag of the prompt, tinted by strength: shows the grid layout, not a model's output."""
 
-    def generate(self, prompt, negative, seed, steps, sampler, cfg, width, height):
+    def generate(self, request):
+        prompt, seed, width, height = with_loras(request.prompt, request.loras), request.seed, request.width, \
+            request.height
         match = re.search(r"<lora:([^:>]+):([^>]+)>", prompt)
         name, weight = (match.group(1), float(match.group(2))) if match else ("none", 0.0)
         shade = int(60 + 150 * min(weight, 1.0))

@@ -88,3 +88,14 @@ def test_pick_canny_model_by_architecture():
         pick_canny_model(["control_v11p_sd15_canny [d14c016b]"], "sdxl")
     with pytest.raises(StyleMixError, match=r"'nope' .* is not installed"):
         pick_canny_model(names, "sd1", preferred="nope")
+
+
+def test_each_backend_has_its_own_bridge_behind_the_protocol(webui):
+    from lib_stylemix.seams import ControlNetBridge
+    from lib_stylemix.webui.controlnet_a1111 import MikubillBridge
+    from lib_stylemix.webui.controlnet_forge import ForgeBridge
+
+    _loaded(webui)
+    bridge = controlnet_bridge()
+    assert isinstance(bridge, ControlNetBridge)
+    assert type(bridge) is (MikubillBridge if webui.kind == "a1111" else ForgeBridge)

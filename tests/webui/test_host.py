@@ -9,6 +9,7 @@ import pytest
 from lib_stylemix.errors import StyleMixError
 from lib_stylemix.fsutil import write_atomic
 from lib_stylemix.restyle.plan import RestyleJob
+from lib_stylemix.seams import Txt2ImgRequest
 from lib_stylemix.settings import StyleMixSettings
 from lib_stylemix.webui.host import WebuiHost
 from lib_stylemix.webui.options import PREFIX, read_settings, register_settings
@@ -110,7 +111,8 @@ def test_tab_txt2img_generator_keeps_our_seed(webui):
     webui.load_scripts()
     webui.make_runner()
     webui.load_model("sd1")
-    images = WebuiHost().txt2img_generator().generate("a cat <lora:ink:0.8>", "ugly", 77, 10, "Euler", 5.0, 64, 64)
+    request = Txt2ImgRequest("a cat", "ugly", 77, "Euler", 10, 5.0, 64, 64, loras=(("ink", 0.8),))
+    images = WebuiHost().txt2img_generator().generate(request)
     call = webui.processing.calls[0]
     assert call["seed"] == 77 and call["is_api"] is True
     assert call["loras"] == [("ink", 0.8)]
@@ -154,7 +156,7 @@ def test_interrupt_during_a_job_raises_cancelled(webui, tmp_path):
     webui.load_model("sd1")
     webui.processing.before_batch_hooks.append(lambda p, n: webui.shared.state.interrupt())
     with pytest.raises(CancelledError):
-        WebuiHost().txt2img_generator().generate("a cat", "", 1, 4, "Euler", 5.0, 64, 64)
+        WebuiHost().txt2img_generator().generate(Txt2ImgRequest("a cat", "", 1, "Euler", 4, 5.0, 64, 64))
 
 
 def test_webui_host_satisfies_the_host_protocol(webui):
