@@ -97,6 +97,10 @@ class LoraFile:
         shown = ", ".join(sorted(self.ignored)[:3]) + more
         return [f"{self.path}: ignored {len(self.ignored)} unknown key(s): {shown}"]
 
+    def bundle_tensors(self) -> dict[str, Any]:
+        """The `bundle_emb.*` tensors (textual-inversion embeddings shipped in the file), as stored."""
+        return {k: self._source.get(k) for k in self.bundle_keys}
+
     def is_plain(self, module: str) -> bool:
         """True when the module is stored as kohya lora_up/lora_down (read directly, no factor building)."""
         return self._entries[self.module_info(module).name].build is None
