@@ -12,8 +12,6 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
-import os
-import shutil
 import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -22,7 +20,7 @@ from typing import Any
 
 from lib_stylemix import __version__
 from lib_stylemix.errors import StyleMixError
-from lib_stylemix.fsutil import safe_child, write_atomic
+from lib_stylemix.fsutil import check_output_file, safe_child, write_atomic
 from lib_stylemix.lora.file import LoraFile
 from lib_stylemix.lora.merge import MergedLora
 
@@ -36,7 +34,6 @@ _LEGACY_OFFSET, _LEGACY_SIZE = 0x100000, 0x10000
 
 
 _BYTES = {"fp16": 2, "bf16": 2, "fp32": 4}
-_HEADER_ALLOWANCE = 1 << 20  # JSON header and metadata
 
 
 @dataclass(frozen=True)
@@ -50,25 +47,7 @@ def check_target(path: str | Path, *, overwrite: bool = False, estimated_bytes: 
                  suffix: str = ".safetensors") -> Path:
     """Refuse an output path before any work is done: wrong extension, a folder, an existing file without
     `overwrite`, a folder that cannot be written, or too little free space for `estimated_bytes`."""
-    target = Path(path)
-    if target.is_dir():
-        raise StyleMixError(f"{target}: is a folder; give a file name ending in {suffix}")
-    if target.suffix.lower() != suffix:
-        raise StyleMixError(f"{target}: output must end in {suffix}")
-    if target.exists() and not overwrite:
-        raise StyleMixError(f"{target}: already exists (refusing to overwrite; pass --overwrite to replace it)")
-    parent = target.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir():
-        raise StyleMixError(f"{target}: cannot be created ({parent} is not a folder)")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise StyleMixError(f"{target}: the folder {parent} is not writable")
-    free = shutil.disk_usage(parent).free
-    if estimated_bytes and free < estimated_bytes + _HEADER_ALLOWANCE:
-        raise StyleMixError(f"{target}: needs about {_mib(estimated_bytes)} but only {_mib(free)} is free on "
-                            f"that disk")
-    return target
+    return check_output_file(path, suffix=suffix, overwrite=overwrite, estimated_bytes=estimated_bytes)
 
 
 def estimate_bytes(files: Sequence[LoraFile], dtype: str, rank: int | None = None) -> int:
@@ -80,10 +59,6 @@ def estimate_bytes(files: Sequence[LoraFile], dtype: str, rank: int | None = Non
             modules[name] = (info.out_features, info.in_features)
             ranks[name] = ranks.get(name, 0) + info.rank
     return sum((m + n) * (rank or ranks[name]) * _BYTES.get(dtype, 4) for name, (m, n) in modules.items())
-
-
-def _mib(size: int) -> str:
-    return f"{size / (1 << 20):,.1f} MiB"
 
 
 def bundled_embeddings(parents: Sequence[LoraFile]) -> tuple[dict[str, Any], str]:
