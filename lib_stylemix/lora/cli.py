@@ -149,6 +149,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if len(files) < 2:
         raise StyleMixError(f"compare needs at least two readable LoRA files (got {len(files)})")
     if args.metric == "legacy":
+        _legacy_needs_plain(files)
         matrix = legacy_distance_matrix(files)
         blocks: dict[str, Any] = {}
     else:
@@ -197,6 +198,8 @@ def cmd_merge(args: argparse.Namespace) -> int:
     if args.method == "svd" and rank is None and args.energy is None:
         rank = max(f.rank for f in files)
     check_target(output, overwrite=args.overwrite, estimated_bytes=estimate_bytes(files, args.dtype, rank))
+    if args.method == "legacy":
+        _legacy_needs_plain(files)
     merged = merge([MergeTerm(f, weights[f.path]) for f in files], method=args.method,
                    rank=args.rank, energy=args.energy)
     written = write_lora(merged, output, dtype=args.dtype, overwrite=args.overwrite)
@@ -227,6 +230,14 @@ def cmd_example(args: argparse.Namespace) -> int:
     for p in paths:
         say(f"  {p.name}")
     return 0
+
+
+def _legacy_needs_plain(files: Sequence[Any]) -> None:
+    """legacy works on stored factors; LoHa/LoKr/PEFT-Tucker modules have none comparable to a LoRA's."""
+    for f in files:
+        if f.algo != "lora" or not all(f.is_plain(m) for m in f.module_names):
+            raise StyleMixError(f"{f.path}: legacy works on plain kohya LoRA factors only and this file is "
+                                f"{f.algo}; use frobenius/cosine or concat/svd, which are exact for every format")
 
 
 def parse_weights(text: str, count: int) -> list[float]:

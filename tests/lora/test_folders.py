@@ -195,3 +195,11 @@ def test_subprocess_mixed_folder_has_no_traceback(tmp_path):
     assert run.returncode == 0, run.stderr
     assert "Traceback" not in run.stderr and run.stderr.count("skipped") == 1
     assert "b_loha" in run.stderr and "c_peft" in run.stderr
+
+
+def test_legacy_refuses_lyco_files_with_a_reason(tmp_path, capsys):
+    folder = _mixed_folder(tmp_path)
+    assert main(["compare", str(folder / "b_loha.safetensors"), str(folder / "d_kohya.safetensors"),
+                 "--metric", "legacy"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "legacy works on plain kohya LoRA factors only" in err and "loha" in err
