@@ -19,6 +19,8 @@ def atomic_path(target: str | os.PathLike[str], *, overwrite: bool = False) -> I
     (including KeyboardInterrupt) the temporary file is removed and the target is left untouched.
     """
     target = Path(target)
+    if target.is_dir():
+        raise StyleMixError(f"{target}: is a folder; give a file name")
     if target.exists() and not overwrite:
         raise StyleMixError(f"{target}: already exists (refusing to overwrite; pass --overwrite to replace it)")
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -31,6 +33,33 @@ def atomic_path(target: str | os.PathLike[str], *, overwrite: bool = False) -> I
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+
+
+def check_output_file(target: str | os.PathLike[str], *, suffix: str, overwrite: bool = False,
+                      estimated_bytes: int = 0) -> Path:
+    """Refuse an output file before any work: a folder, another extension, an existing file without `overwrite`,
+    a folder that cannot be written, or less free space than `estimated_bytes` (plus 1 MiB)."""
+    import shutil
+
+    target = Path(target)
+    if target.is_dir():
+        raise StyleMixError(f"{target}: is a folder; give a file name ending in {suffix}")
+    if target.suffix.lower() != suffix:
+        raise StyleMixError(f"{target}: output must end in {suffix}")
+    if target.exists() and not overwrite:
+        raise StyleMixError(f"{target}: already exists (refusing to overwrite; pass --overwrite to replace it)")
+    parent = target.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise StyleMixError(f"{target}: cannot be created ({parent} is not a folder)")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise StyleMixError(f"{target}: the folder {parent} is not writable")
+    free = shutil.disk_usage(parent).free
+    if estimated_bytes and free < estimated_bytes + (1 << 20):
+        raise StyleMixError(f"{target}: needs about {estimated_bytes / (1 << 20):,.1f} MiB but only "
+                            f"{free / (1 << 20):,.1f} MiB is free on that disk")
+    return target
 
 
 def _create_temp(target: Path) -> Path:

@@ -127,10 +127,11 @@ def _canny(args: argparse.Namespace) -> int:
         map_image,
     )
     from lib_stylemix.dataset.images import load_image_set, open_rgb
-    from lib_stylemix.fsutil import write_with
+    from lib_stylemix.fsutil import check_output_file, write_with
 
     if args.high is not None and args.auto:
         raise StyleMixError("--high cannot be combined with --auto")
+    check_output_file(args.out, suffix=".png", overwrite=args.overwrite)
     low = 100 if args.low is None else args.low
     high = 200 if args.high is None else args.high
     if not args.auto:

@@ -6,8 +6,10 @@ into a new folder, which `load_image_set` (and the restyle plan) read back with 
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -95,13 +97,31 @@ def to_rgb(image: Image.Image, background: Colour = (255, 255, 255)) -> Image.Im
     return image.convert("RGB")
 
 
+_BOMBS = (Image.DecompressionBombError, Image.DecompressionBombWarning)
+
+
+@contextlib.contextmanager
+def _bombs_refused() -> Iterator[None]:
+    """Pillow only warns between 1× and 2× its pixel limit; treat that like the error above 2×, consistently."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        yield
+
+
+def _bomb_message(name: str) -> str:
+    limit = Image.MAX_IMAGE_PIXELS or 0
+    return f"{name}: too large to decode safely (over Pillow's decompression-bomb limit of {limit:,} pixels)"
+
+
 def open_rgb(path: str | Path, background: Colour = (255, 255, 255)) -> Image.Image:
-    """Open one image file as upright 8-bit RGB; a file Pillow cannot decode is a `StyleMixError`."""
+    """Open one image file as upright 8-bit RGB; a file Pillow cannot (or must not) decode is a `StyleMixError`."""
     path = Path(path)
     try:
-        with Image.open(path) as image:
+        with _bombs_refused(), Image.open(path) as image:
             image.load()
             return to_rgb(image, background)
+    except _BOMBS as exc:
+        raise StyleMixError(_bomb_message(str(path))) from exc
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise StyleMixError(f"{path}: not a readable image ({exc})") from exc
 
@@ -127,10 +147,12 @@ def list_image_files(folder: str | Path) -> tuple[list[Path], list[str]]:
 def _probe(path: Path) -> tuple[int, int]:
     """Upright size of an image, decoding it fully so truncated or fake files are caught here."""
     try:
-        with Image.open(path) as image:
+        with _bombs_refused(), Image.open(path) as image:
             image.load()
             upright = ImageOps.exif_transpose(image)
             return upright.size
+    except _BOMBS as exc:
+        raise StyleMixError(_bomb_message(path.name)) from exc
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise StyleMixError(f"{path.name}: not a readable image ({type(exc).__name__}: {exc})") from exc
 

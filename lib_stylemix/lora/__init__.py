@@ -5,6 +5,7 @@ See the README section "The LoRA engine" for the maths and the command line.
 """
 
 from lib_stylemix.lora.arch import ARCHES, block_names, block_of, check_same_arch, detect_arch
+from lib_stylemix.lora.batch_open import OpenedBatch, Skipped, open_many
 from lib_stylemix.lora.container import LoraFormatError
 from lib_stylemix.lora.file import Factors, LoraFile, ModuleInfo, open_lora
 from lib_stylemix.lora.kernel import (
@@ -34,7 +35,9 @@ __all__ = [
     "MergeTerm",
     "MergedLora",
     "ModuleInfo",
+    "OpenedBatch",
     "OutModule",
+    "Skipped",
     "WrittenLora",
     "block_names",
     "block_of",
@@ -51,6 +54,7 @@ __all__ = [
     "merge",
     "module_table",
     "open_lora",
+    "open_many",
     "write_example_pool",
     "write_lora",
 ]

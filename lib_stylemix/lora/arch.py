@@ -27,6 +27,7 @@ _BLOCKS_XL_LORA = ("BASE", "IN04", "IN05", "IN07", "IN08", "M00",
                    "OUT00", "OUT01", "OUT02", "OUT03", "OUT04", "OUT05")
 _BLOCKS_XL_FULL = ("BASE", *(f"IN{i:02d}" for i in range(9)), "M00", *(f"OUT{i:02d}" for i in range(9)))
 
+_SDXL_FAMILIES = ("pony", "illustrious", "noobai", "sdxl")  # fine-tunes of SDXL, named in metadata
 _TE_PREFIXES = ("lora_te_", "lora_te1_", "lora_te2_")
 _DIFFUSERS_DOWN = re.compile(r"^lora_unet_down_blocks_(\d+)_(attentions|resnets|downsamplers)_(\d+)_")
 _DIFFUSERS_UP = re.compile(r"^lora_unet_up_blocks_(\d+)_(attentions|resnets|upsamplers)_(\d+)_")
@@ -116,6 +117,9 @@ def arch_from_metadata(metadata: Mapping[str, str]) -> str | None:
         return "sd2"
     if metadata.get("ss_v2") == "False":
         return "sd1"
+    base = (metadata.get("ss_sd_model_name", "") + " " + metadata.get("modelspec.title", "")).lower()
+    if any(family in base for family in _SDXL_FAMILIES):
+        return "sdxl"
     return None
 
 
@@ -141,6 +145,39 @@ def arch_from_layout(in_features: Mapping[str, int]) -> tuple[str, str] | None:
         layer = _TE_LAYER.search(name)
         if name.startswith("lora_te_") and layer and int(layer[1]) >= 12:
             return "sd2", "keys"
+    return None
+
+
+# Base models StyleMix recognises but cannot handle: (pattern in any key, what the file is).
+_FOREIGN_KEYS: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), what) for p, what in (
+    (r"double_blocks|single_blocks|single_transformer_blocks", "a Flux LoRA"),
+    (r"joint_blocks|joint_transformer_blocks|^lora_te3_", "an SD3 LoRA"),
+    (r"^(transformer|diffusion_model|lora_transformer)[._]", "a diffusion-transformer LoRA (SD3, Flux, PixArt, …)"),
+    (r"^lora_unet_blocks_\d+_", "a diffusion-transformer LoRA (Hunyuan, Wan, …)"),
+))
+# metadata prefixes (ss_base_model_version / modelspec.architecture, lower case) -> family
+_FOREIGN_META = (("flux", "a Flux LoRA"), ("sd3", "an SD3 LoRA"), ("stable-diffusion-v3", "an SD3 LoRA"),
+                 ("stable-diffusion-3", "an SD3 LoRA"), ("stable-cascade", "a Stable Cascade LoRA"),
+                 ("pixart", "a PixArt LoRA"), ("hunyuan", "a Hunyuan LoRA"), ("auraflow", "an AuraFlow LoRA"),
+                 ("kolors", "a Kolors LoRA"), ("lumina", "a Lumina LoRA"), ("wan", "a Wan LoRA"),
+                 ("ltx", "an LTX-Video LoRA"), ("chroma", "a Chroma (Flux-family) LoRA"))
+
+
+def foreign_family(keys: Sequence[str], metadata: Mapping[str, str]) -> str | None:
+    """The base-model family of a LoRA StyleMix cannot handle (Flux, SD3, …), from keys, then metadata; else None.
+
+    Pony, Illustrious and NoobAI are SDXL fine-tunes with SDXL keys: they are not foreign.
+    """
+    for pattern, what in _FOREIGN_KEYS:
+        if any(pattern.search(k) for k in keys):
+            return what
+    if arch_from_metadata(metadata) is not None:
+        return None
+    claims = (metadata.get("ss_base_model_version", ""), metadata.get("modelspec.architecture", ""))
+    for claim in (c.lower() for c in claims if c):
+        for prefix, what in _FOREIGN_META:
+            if claim.startswith(prefix):
+                return what
     return None
 
 

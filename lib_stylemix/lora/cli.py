@@ -28,7 +28,8 @@ def _register_info(subparsers: Any) -> None:
     p.add_argument("files", nargs="+", metavar="FILE",
                    help=".safetensors (or tensors-only .pt/.ckpt) LoRA files, folders or glob patterns")
     p.add_argument("--check", action="store_true", help="also read every module and check for NaN/Inf")
-    p.add_argument("--json", action="store_true", help="print one JSON list on stdout")
+    p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    _add_strict(p)
     p.set_defaults(func=cmd_info)
 
 
@@ -46,6 +47,7 @@ def _register_compare(subparsers: Any) -> None:
     p.add_argument("--by-block", action="store_true", help="also give one matrix per block-weight group")
     p.add_argument("--top", type=int, default=10, metavar="N", help="pairs to list in the ranking (default 10)")
     p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    _add_strict(p)
     p.set_defaults(func=cmd_compare)
 
 
@@ -57,8 +59,9 @@ def _register_merge(subparsers: Any) -> None:
                     "squared singular values over all modules; default: the largest input rank); legacy "
                     "averages factors element-wise (equal ranks only; NOT effect-preserving). Negative "
                     "weights need '=': --weights=1,-0.5 (add-difference A + t(B − C) is --weights=1,t,-t).")
-    p.add_argument("files", nargs="+", metavar="FILE")
-    p.add_argument("--weights", required=True, metavar="W1,W2,...", help="one real weight per file")
+    p.add_argument("files", nargs="+", metavar="FILE", help="LoRA files, folders or glob patterns")
+    p.add_argument("--weights", required=True, metavar="W1,W2,...",
+                   help="one real weight per file, in the order the files are listed (a folder: by name)")
     from lib_stylemix.lora import merge_methods
 
     p.add_argument("--method", choices=merge_methods.names(), default="concat",
@@ -71,6 +74,7 @@ def _register_merge(subparsers: Any) -> None:
     p.add_argument("--dtype", choices=("fp16", "bf16", "fp32"), default="fp16", help="saved dtype (default fp16)")
     p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     _add_method_params(p)
+    _add_strict(p)
     p.set_defaults(func=cmd_merge)
 
 
@@ -101,32 +105,48 @@ def _register_example(subparsers: Any) -> None:
     p.set_defaults(func=cmd_example)
 
 
+def _add_strict(p: Any) -> None:
+    p.add_argument("--strict", action="store_true",
+                   help="stop with an error when any file cannot be read (default: skip it with a warning)")
+
+
+def open_inputs(sources: Sequence[str | Path], *, strict: bool, check: bool = False) -> Any:
+    """open_many + one line per skipped file or ignored keys on stderr; an error when nothing could be read."""
+    from lib_stylemix.lora.batch_open import open_many
+
+    batch = open_many(sources, strict=strict, check=check)
+    if not batch.files and len(batch.skipped) == 1:
+        only = batch.skipped[0]
+        raise StyleMixError(f"{only.path}: {only.reason}")
+    for line in batch.messages():
+        say(f"warning: {line}")
+    if not batch.files:
+        raise StyleMixError(f"none of the {len(batch.skipped)} files could be read (see the warnings above)")
+    return batch
+
+
 def file_summary(lora: Any) -> dict[str, Any]:
     """The `info` record of one opened LoraFile."""
     alphas = {lora.alpha(m) for m in lora.module_names}
     alpha: float | str = alphas.pop() if len(alphas) == 1 else "Dynamic"
     return {"path": str(lora.path), "name": lora.name, "arch": lora.arch, "rank": lora.rank, "alpha": alpha,
             "modules": len(lora.module_names), "params": lora.params, "dtype": lora.dtype, "format": lora.format,
-            "arch_source": lora.arch_source, "arch_note": lora.arch_note}
+            "arch_source": lora.arch_source, "arch_note": lora.arch_note, "algo": lora.algo,
+            "ignored_keys": len(lora.ignored), "bundled_embeddings": len(lora.bundle_keys)}
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from lib_stylemix.lora import open_lora
-    from lib_stylemix.lora.paths import expand_lora_paths
-
+    batch = open_inputs(args.files, strict=args.strict, check=args.check)
     records = []
-    for path in expand_lora_paths(args.files):
-        lora = open_lora(path)
-        if args.check:
-            lora.validate()
+    for lora in batch.files:
         records.append(file_summary(lora))
         lora.close()
     if args.json:
-        emit_json(records)
+        emit_json({"files": records, "skipped": [s.to_json() for s in batch.skipped]})
         return 0
-    rows = [("name", "arch", "rank", "alpha", "modules", "params", "dtype", "format")]
+    rows = [("name", "arch", "rank", "alpha", "modules", "params", "dtype", "algo", "format")]
     rows += [(r["name"], r["arch"], str(r["rank"]), _fmt_alpha(r["alpha"]), str(r["modules"]),
-              f"{r['params']:,}", r["dtype"], r["format"]) for r in records]
+              f"{r['params']:,}", r["dtype"], r["algo"], r["format"]) for r in records]
     say(_table(rows))
     for r in records:
         if r["arch_note"]:
@@ -137,18 +157,18 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from lib_stylemix.lora import distance_from_gram, kernel, legacy_distance_matrix, metrics, open_lora
-    from lib_stylemix.lora.paths import expand_lora_paths
+    from lib_stylemix.lora import distance_from_gram, kernel, legacy_distance_matrix, metrics
 
     if args.top < 0:
         raise StyleMixError("--top must be 0 or more")
     if args.metric == "legacy" and args.by_block:
         raise StyleMixError("--by-block needs --metric frobenius or cosine (legacy has no block breakdown)")
-    paths = expand_lora_paths(args.files)
-    if len(paths) < 2:
-        raise StyleMixError(f"compare needs at least two LoRA files (got {len(paths)})")
-    files = [open_lora(p) for p in paths]
+    batch = open_inputs(args.files, strict=args.strict)
+    files = batch.files
+    if len(files) < 2:
+        raise StyleMixError(f"compare needs at least two readable LoRA files (got {len(files)})")
     if args.metric == "legacy":
+        _legacy_needs_plain(files)
         matrix = legacy_distance_matrix(files)
         blocks: dict[str, Any] = {}
     else:
@@ -157,7 +177,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         blocks = {b: distance_from_gram(g, args.metric) for b, g in _ordered_blocks(k.by_block, files[0].arch)}
     names = [f.name for f in files]
     document: dict[str, Any] = {"metric": args.metric, "names": names, "paths": [str(f.path) for f in files],
-                                "matrix": matrix.tolist()}
+                                "matrix": matrix.tolist(), "skipped": [s.to_json() for s in batch.skipped]}
     if args.by_block:
         document["blocks"] = {b: m.tolist() for b, m in blocks.items()}
     if args.json:
@@ -181,23 +201,35 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
-    from lib_stylemix.lora import MergeTerm, merge, merge_methods, open_lora, write_lora
+    from lib_stylemix.lora import MergeTerm, merge, merge_methods, write_lora
+    from lib_stylemix.lora.paths import expand_lora_paths
+    from lib_stylemix.lora.writer import check_target, estimate_bytes
 
-    weights = parse_weights(args.weights, len(args.files))
+    paths = expand_lora_paths(args.files)
+    weights = dict(zip(paths, parse_weights(args.weights, len(paths)), strict=True))
     output = Path(args.output)
-    inputs = {Path(p).resolve() for p in args.files}
-    if output.resolve() in inputs:
+    if output.resolve() in {p.resolve() for p in paths}:
         raise StyleMixError(f"{output}: is one of the inputs (refusing to overwrite an input file)")
-    files = [open_lora(p) for p in args.files]
+    check_target(output, overwrite=args.overwrite)
+    batch = open_inputs(paths, strict=args.strict)
+    files = batch.files
     params = {param.name for method in merge_methods.METHODS.entries() for param in method.params}
     options = {name: getattr(args, name) for name in params if getattr(args, name, None) is not None}
-    merged = merge([MergeTerm(f, w) for f, w in zip(files, weights, strict=True)], method=args.method,
-                   options=options)
+    rank = options.get("rank") if args.method == "svd" else None
+    if args.method == "svd" and rank is None and options.get("energy") is None:
+        rank = max(f.rank for f in files)
+    check_target(output, overwrite=args.overwrite, estimated_bytes=estimate_bytes(files, args.dtype, rank))
+    if args.method == "legacy":
+        _legacy_needs_plain(files)
+    merged = merge([MergeTerm(f, weights[f.path]) for f in files], method=args.method, options=options)
     written = write_lora(merged, output, dtype=args.dtype, overwrite=args.overwrite)
+    for note in written.notes:
+        say(f"note: {note}")
     if args.json:
         emit_json({"output": str(written.path), "method": merged.method, "method_label": merged.label,
                    "rank": merged.rank, "retained_energy": merged.retained_energy,
-                   "sshs_model_hash": written.model_hash})
+                   "sshs_model_hash": written.model_hash, "notes": list(written.notes),
+                   "skipped": [s.to_json() for s in batch.skipped]})
         return 0
     energy = "" if merged.retained_energy is None else f", retained energy {merged.retained_energy:.6f}"
     say(f"wrote {written.path} — {merged.label}, rank {merged.rank}{energy}")
@@ -218,6 +250,14 @@ def cmd_example(args: argparse.Namespace) -> int:
     for p in paths:
         say(f"  {p.name}")
     return 0
+
+
+def _legacy_needs_plain(files: Sequence[Any]) -> None:
+    """legacy works on stored factors; LoHa/LoKr/PEFT-Tucker modules have none comparable to a LoRA's."""
+    for f in files:
+        if f.algo != "lora" or not all(f.is_plain(m) for m in f.module_names):
+            raise StyleMixError(f"{f.path}: legacy works on plain kohya LoRA factors only and this file is "
+                                f"{f.algo}; use frobenius/cosine or concat/svd, which are exact for every format")
 
 
 def parse_weights(text: str, count: int) -> list[float]:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import struct
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,8 +30,20 @@ ST_DTYPES: dict[str, tuple[int, str]] = {
 FLOAT_NAMES = ("fp64", "fp32", "fp16", "bf16")
 
 
+_ANSI = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[@-Z\\-_])")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """One terminal-safe line: ANSI escape sequences removed, other control characters (newlines too) → space."""
+    return " ".join(_CONTROL.sub(" ", _ANSI.sub("", text)).split())
+
+
 class LoraFormatError(StyleMixError):
-    """A file that is not a readable, plain kohya LoRA; the message names the file and the problem."""
+    """A file StyleMix cannot read as a LoRA; the message names the file and the problem, on one safe line."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(printable(message))
 
 
 @dataclass(frozen=True)
@@ -179,12 +193,13 @@ class TorchSource(TensorSource):
 
         self.path = path
         try:
-            obj = torch.load(str(path), map_location="cpu", weights_only=True)
+            with warnings.catch_warnings():  # torch warns about pickle protocols on stderr; the refusal says enough
+                warnings.simplefilter("ignore")
+                obj = torch.load(str(path), map_location="cpu", weights_only=True)
         except Exception as exc:  # the unpickler's errors vary by torch version; all mean "refused"
-            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise LoraFormatError(
-                f"{path}: refused to load: not a tensors-only torch file (safe loading with weights_only=True "
-                f"failed: {first_line[:200]}). Convert it to .safetensors with a trusted tool.") from exc
+                f"{path}: refused to load: not a tensors-only torch file (the safe loader, weights_only=True, "
+                f"says: {unpickler_reason(exc)}). Convert it to .safetensors with a trusted tool.") from exc
         if isinstance(obj, Mapping) and "state_dict" in obj and isinstance(obj["state_dict"], Mapping):
             obj = obj["state_dict"]
         if not isinstance(obj, Mapping):
@@ -202,6 +217,17 @@ class TorchSource(TensorSource):
 
     def get(self, key: str) -> Any:
         return self._tensors[key]
+
+
+def unpickler_reason(exc: BaseException) -> str:
+    """The one sentence of torch's (long, version-dependent, sometimes coloured) refusal that says what was wrong."""
+    text = _ANSI.sub("", str(exc))
+    match = re.search(r"WeightsUnpickler error:\s*(.+?)(?:\n\s*\n|$)", text, re.S)
+    reason = printable(match[1] if match else text) or type(exc).__name__
+    reason = re.split(r"(?<=[.!?])\s", reason, maxsplit=1)[0]
+    if len(reason) > 160:
+        reason = reason[:160].rsplit(" ", 1)[0] + " …"
+    return reason.rstrip(".")
 
 
 _TORCH_DTYPE_NAMES = {"float64": "fp64", "float32": "fp32", "float16": "fp16", "bfloat16": "bf16",

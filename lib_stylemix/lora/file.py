@@ -1,8 +1,10 @@
-"""`LoraFile`: a lazy, validated handle on one kohya LoRA; `Factors`: one module's ΔW = up @ down.
+"""`LoraFile`: a lazy, validated handle on one LoRA file; `Factors`: one module's ΔW = up @ down.
 
 Opening checks the container, the key layout and every module's shapes without reading tensor data, so a
 pool of many files costs a header each. Tensors are read one module at a time, checked for NaN/Inf, and
-returned with the alpha/rank scale folded into `up`.
+returned with the alpha/rank scale folded into `up`. Modules of other formats (LyCORIS LoHa/LoKr/Tucker,
+diffusers/PEFT names: see `formats/`) are presented as kohya modules whose factors are built exactly on read,
+with the scale already folded in (their `alpha` is their rank, so alpha/rank = 1).
 """
 
 from __future__ import annotations
@@ -18,27 +20,14 @@ from typing import Any
 from lib_stylemix.errors import CancelledError, StyleMixError
 from lib_stylemix.lora.arch import block_of as _block_of
 from lib_stylemix.lora.arch import detect_arch
-from lib_stylemix.lora.container import FLOAT_NAMES, LoraFormatError, SafetensorsSource, TensorSource, open_source
-from lib_stylemix.lora.formats import ALPHA, DOWN, UP, group_kohya_keys
+from lib_stylemix.lora.container import LoraFormatError, SafetensorsSource, TensorSource, open_source
+from lib_stylemix.lora.formats import ALPHA, DOWN, UP, ModuleInfo, ParsedFile, parse_keys
 from lib_stylemix.seams import CancelToken, NeverCancel, NullProgress, Progress
 
 KINDS = ("linear", "conv1x1", "conv3x3")
 _HEX64 = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
 
-
-@dataclass(frozen=True)
-class ModuleInfo:
-    """Shapes of one module as stored; `in_features` is the flattened input size (c·kh·kw for convs)."""
-
-    name: str
-    kind: str
-    rank: int
-    out_features: int
-    in_features: int
-    up_shape: tuple[int, ...]
-    down_shape: tuple[int, ...]
-    dtype: str
-    has_alpha: bool
+__all__ = ["KINDS", "Factors", "LoraFile", "ModuleInfo", "as_numpy", "open_lora"]
 
 
 @dataclass
@@ -61,41 +50,72 @@ class Factors:
 
 
 class LoraFile:
-    """A validated kohya LoRA on disk; tensors are read only when `factors` asks for them."""
+    """A validated LoRA on disk; tensors are read only when `factors` asks for them."""
 
-    def __init__(self, path: Path, source: TensorSource, modules: dict[str, ModuleInfo],
-                 keys: dict[str, dict[str, str]]) -> None:
+    def __init__(self, path: Path, source: TensorSource, parsed: ParsedFile) -> None:
         self.path = path
         self.name = path.stem
         self.format = source.format
         self.metadata: dict[str, str] = dict(source.metadata)
         self._source = source
-        self._keys = keys
-        self.modules = modules
-        self.module_names: tuple[str, ...] = tuple(sorted(modules))
-        self.rank = max(m.rank for m in modules.values())
-        dtypes = Counter(m.dtype for m in modules.values())
-        self.dtype = dtypes.most_common(1)[0][0] if len(dtypes) == 1 else "mixed"
-        self.nbytes = path.stat().st_size
-        guess = detect_arch({n: m.in_features for n, m in modules.items()}, self.metadata)
+        self.ignored: list[str] = list(parsed.ignored)
+        self.bundle_keys: tuple[str, ...] = tuple(sorted(parsed.bundle))
+        self.notes: list[str] = list(parsed.notes)
+        guess = detect_arch({n: e.info.in_features for n, e in parsed.modules.items()}, self.metadata)
         self.arch = guess.arch
         self.arch_source = guess.source
         self.arch_note = guess.conflict
-        for name in self.module_names:
+        entries = {}
+        for name, entry in parsed.modules.items():
             try:
                 _block_of(name, self.arch)
-            except StyleMixError as exc:
-                raise LoraFormatError(f"{path}: {exc}") from exc
+            except StyleMixError:
+                self.ignored.extend(entry.keys.values())  # e.g. conv_in, time_embedding: no block-weight group
+                continue
+            entries[name] = entry
+        if not entries:
+            raise LoraFormatError(f"{path}: no usable LoRA module (none is a text-encoder or U-Net block module; "
+                                  f"e.g. {sorted(parsed.modules)[0]})")
+        self._entries = entries
+        self._keys = {n: e.keys for n, e in entries.items()}
+        self.modules: dict[str, ModuleInfo] = {n: e.info for n, e in entries.items()}
+        self.module_names: tuple[str, ...] = tuple(sorted(self.modules))
+        self.rank = max(m.rank for m in self.modules.values())
+        dtypes = Counter(m.dtype for m in self.modules.values())
+        self.dtype = dtypes.most_common(1)[0][0] if len(dtypes) == 1 else "mixed"
+        self.algo = "+".join(sorted({m.algo for m in self.modules.values()}))
+        self.nbytes = path.stat().st_size
         self._alphas: dict[str, float] = {}
         self._hash: str | None = None
+
+    @property
+    def warnings(self) -> list[str]:
+        """One line per thing the reader left out (unknown keys), for the caller to show."""
+        if not self.ignored:
+            return []
+        more = f" and {len(self.ignored) - 3} more" if len(self.ignored) > 3 else ""
+        shown = ", ".join(sorted(self.ignored)[:3]) + more
+        return [f"{self.path}: ignored {len(self.ignored)} unknown key(s): {shown}"]
+
+    def bundle_tensors(self) -> dict[str, Any]:
+        """The `bundle_emb.*` tensors (textual-inversion embeddings shipped in the file), as stored."""
+        return {k: self._source.get(k) for k in self.bundle_keys}
+
+    def is_plain(self, module: str) -> bool:
+        """True when the module is stored as kohya lora_up/lora_down (read directly, no factor building)."""
+        return self._entries[self.module_info(module).name].build is None
 
     def __repr__(self) -> str:
         return f"LoraFile({str(self.path)!r}, arch={self.arch!r}, modules={len(self.modules)}, rank={self.rank})"
 
     @property
     def params(self) -> int:
-        """Number of factor parameters (up and down of every module; alphas not counted)."""
-        return sum(m.rank * (m.in_features + m.out_features) for m in self.modules.values())
+        """Number of stored parameters (every module's factors as written; alphas not counted)."""
+        total = 0
+        for entry in self._entries.values():
+            stored = [self._source.tensors[k].shape for p, k in entry.keys.items() if p != ALPHA]
+            total += sum(math.prod(shape) for shape in stored)
+        return total
 
     @property
     def model_hash(self) -> str:
@@ -125,26 +145,46 @@ class LoraFile:
             raise LoraFormatError(f"{self.path}: has no module {module}") from None
 
     def alpha(self, module: str) -> float:
-        """The module's alpha (missing or 0 → rank, as kohya and the webui treat it)."""
+        """The module's alpha (missing or 0 → rank, as kohya and the webui treat it).
+
+        For a module whose factors are built (LoHa, LoKr, …) the scale is already in them: alpha = rank.
+        """
         if module not in self._alphas:
             info = self.module_info(module)
-            value = float(info.rank)
-            if info.has_alpha:
-                tensor = self._source.get(self._keys[module][ALPHA])
-                if tensor.numel() != 1:
-                    raise LoraFormatError(f"{self.path}: {module}.alpha has {tensor.numel()} values, expected 1")
-                stored = float(tensor.reshape(()).item())
-                if not math.isfinite(stored):
-                    raise LoraFormatError(f"{self.path}: {module}.alpha is {stored} (NaN/Inf)")
-                if stored != 0.0:
-                    value = stored
-            self._alphas[module] = value
+            stored = self.stored_alpha(module) if self.is_plain(module) else None
+            self._alphas[module] = stored if stored else float(info.rank)
         return self._alphas[module]
 
-    def raw(self, module: str) -> tuple[Any, Any]:
-        """The stored (up, down) tensors as written, unscaled and unflattened."""
+    def stored_alpha(self, module: str) -> float | None:
+        """The `.alpha` value as written (None when the module has none), checked to be one finite number."""
         keys = self._keys[self.module_info(module).name]
-        return self._source.get(keys[UP]), self._source.get(keys[DOWN])
+        if ALPHA not in keys:
+            return None
+        tensor = self._source.get(keys[ALPHA])
+        if tensor.numel() != 1:
+            raise LoraFormatError(f"{self.path}: {module}.alpha has {tensor.numel()} values, expected 1")
+        value = float(tensor.reshape(()).item())
+        if not math.isfinite(value):
+            raise LoraFormatError(f"{self.path}: {module}.alpha is {value} (NaN/Inf)")
+        return value
+
+    def raw(self, module: str) -> tuple[Any, Any]:
+        """The (up, down) tensors in the stored kohya shapes, unscaled — or, for a built module (LoHa, LoKr, …),
+        its exact factors in kohya shapes with the scale folded in (float64)."""
+        entry = self._entries[self.module_info(module).name]
+        if entry.build is None:
+            return self._source.get(entry.keys[UP]), self._source.get(entry.keys[DOWN])
+        return self._built(module, entry)
+
+    def _built(self, module: str, entry: Any) -> tuple[Any, Any]:
+        import numpy as np
+        import torch
+
+        stored = {p: as_numpy(self._source.get(k)).astype(np.float64) for p, k in entry.keys.items() if p != ALPHA}
+        up, down = entry.build(stored, self.stored_alpha(module))
+        info = entry.info
+        return (torch.from_numpy(np.ascontiguousarray(up).reshape(info.up_shape)),
+                torch.from_numpy(np.ascontiguousarray(down).reshape(info.down_shape)))
 
     def factors(self, module: str, dtype: Any = None) -> Factors:
         """Read one module now as float32 (or float64 with `dtype=torch.float64`), scale folded into `up`.
@@ -206,51 +246,7 @@ def _check_cancel(cancel: CancelToken) -> None:
 
 
 def open_lora(path: str | Path) -> LoraFile:
-    """Open and validate a kohya LoRA (.safetensors lazily; .ckpt/.pt only if tensors-only)."""
+    """Open and validate a LoRA (.safetensors lazily; .ckpt/.pt only if tensors-only), any registered format."""
     path = Path(path)
     source = open_source(path)
-    keys = group_kohya_keys(path, source.tensors)
-    modules = {name: _module_info(path, name, params, source) for name, params in keys.items()}
-    return LoraFile(path, source, modules, keys)
-
-
-def _module_info(path: Path, name: str, params: dict[str, str], source: TensorSource) -> ModuleInfo:
-    down = source.tensors[params[DOWN]]
-    up = source.tensors[params[UP]]
-    where = f"{path}: module {name}"
-    for label, info in (("lora_down", down), ("lora_up", up)):
-        if info.dtype not in FLOAT_NAMES:
-            raise LoraFormatError(f"{where}: {label} has dtype {info.dtype}, expected a float type")
-    if ALPHA in params:
-        alpha = source.tensors[params[ALPHA]]
-        if math.prod(alpha.shape) != 1:
-            raise LoraFormatError(f"{where}: alpha has shape {list(alpha.shape)}, expected a scalar")
-        if alpha.dtype == "bool":
-            raise LoraFormatError(f"{where}: alpha is boolean, expected a number")
-    if len(down.shape) == 2 and len(up.shape) == 2:
-        kind = "linear"
-    elif len(down.shape) == 4 and len(up.shape) == 4:
-        if tuple(up.shape[2:]) != (1, 1):
-            raise LoraFormatError(f"{where}: conv lora_up kernel is {list(up.shape[2:])}, expected 1×1")
-        kernel_size = tuple(down.shape[2:])
-        if kernel_size == (1, 1):
-            kind = "conv1x1"
-        elif kernel_size == (3, 3):
-            kind = "conv3x3"
-        else:
-            raise LoraFormatError(f"{where}: conv kernel {list(kernel_size)} is not supported (1×1 or 3×3)")
-    else:
-        raise LoraFormatError(
-            f"{where}: lora_down shape {list(down.shape)} and lora_up shape {list(up.shape)} do not form a "
-            "Linear or Conv LoRA pair")
-    rank = down.shape[0]
-    if up.shape[1] != rank:
-        raise LoraFormatError(
-            f"{where}: rank mismatch — lora_down has rank {rank} (shape {list(down.shape)}) but lora_up has "
-            f"{up.shape[1]} (shape {list(up.shape)})")
-    if rank == 0 or up.shape[0] == 0 or math.prod(down.shape[1:]) == 0:
-        raise LoraFormatError(f"{where}: empty factor (down {list(down.shape)}, up {list(up.shape)})")
-    dtype = down.dtype if down.dtype == up.dtype else "mixed"
-    return ModuleInfo(name=name, kind=kind, rank=rank, out_features=up.shape[0],
-                      in_features=math.prod(down.shape[1:]), up_shape=up.shape, down_shape=down.shape,
-                      dtype=dtype, has_alpha=ALPHA in params)
+    return LoraFile(path, source, parse_keys(path, source.tensors, source.metadata))

@@ -20,7 +20,7 @@ from typing import Any
 
 from lib_stylemix import __version__
 from lib_stylemix.errors import StyleMixError
-from lib_stylemix.fsutil import safe_child, write_atomic
+from lib_stylemix.fsutil import check_output_file, safe_child, write_atomic
 from lib_stylemix.lora.file import LoraFile
 from lib_stylemix.lora.merge import MergedLora
 
@@ -33,10 +33,51 @@ RESOLUTION = {"sd1": "512x512", "sd2": "512x512", "sdxl": "1024x1024"}
 _LEGACY_OFFSET, _LEGACY_SIZE = 0x100000, 0x10000
 
 
+_BYTES = {"fp16": 2, "bf16": 2, "fp32": 4}
+
+
 @dataclass(frozen=True)
 class WrittenLora:
     path: Path
     model_hash: str
+    notes: tuple[str, ...] = ()
+
+
+def check_target(path: str | Path, *, overwrite: bool = False, estimated_bytes: int = 0,
+                 suffix: str = ".safetensors") -> Path:
+    """Refuse an output path before any work is done: wrong extension, a folder, an existing file without
+    `overwrite`, a folder that cannot be written, or too little free space for `estimated_bytes`."""
+    return check_output_file(path, suffix=suffix, overwrite=overwrite, estimated_bytes=estimated_bytes)
+
+
+def estimate_bytes(files: Sequence[LoraFile], dtype: str, rank: int | None = None) -> int:
+    """Size of a merge of `files` saved in `dtype`: per module (m + n)·R, R = `rank` or the sum of the ranks."""
+    modules: dict[str, tuple[int, int]] = {}
+    ranks: dict[str, int] = {}
+    for f in files:
+        for name, info in f.modules.items():
+            modules[name] = (info.out_features, info.in_features)
+            ranks[name] = ranks.get(name, 0) + info.rank
+    return sum((m + n) * (rank or ranks[name]) * _BYTES.get(dtype, 4) for name, (m, n) in modules.items())
+
+
+def bundled_embeddings(parents: Sequence[LoraFile]) -> tuple[dict[str, Any], str]:
+    """The parents' `bundle_emb.*` tensors when every parent has the very same ones, else ({}, a note why not)."""
+    if not parents or not any(p.bundle_keys for p in parents):
+        return {}, ""
+    keys = {p.bundle_keys for p in parents}
+    if len(keys) != 1:
+        return {}, "bundled embeddings dropped: the parents do not all bundle the same embeddings"
+    first = parents[0].bundle_tensors()
+    for other in parents[1:]:
+        tensors = other.bundle_tensors()
+        if any(not _same(first[k], tensors[k]) for k in first):
+            return {}, "bundled embeddings dropped: the parents bundle different values under the same names"
+    return first, ""
+
+
+def _same(a: Any, b: Any) -> bool:
+    return bool(a.dtype == b.dtype and a.shape == b.shape and (a == b).all())
 
 
 def tensor_region_hashes(data: bytes) -> tuple[str, str]:
@@ -132,8 +173,7 @@ def write_lora(merged: MergedLora, path: str | Path, *, dtype: str = "fp16",
     if dtype not in SAVE_DTYPES:
         raise StyleMixError(f"unknown dtype {dtype!r} (expected one of {', '.join(SAVE_DTYPES)})")
     target = safe_child(within, str(path)) if within is not None else Path(path)
-    if target.suffix.lower() != ".safetensors":
-        raise StyleMixError(f"{target}: output must end in .safetensors")
+    check_target(target, overwrite=overwrite)
     parents = list(parents) or list(merged.parents)
     torch_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[dtype]
     tensors = {}
@@ -145,6 +185,8 @@ def write_lora(merged: MergedLora, path: str | Path, *, dtype: str = "fp16",
         tensors[f"{name}.lora_up.weight"] = up
         tensors[f"{name}.lora_down.weight"] = down
         tensors[f"{name}.alpha"] = torch.tensor(float(module.rank), dtype=torch.float32)
+    bundle, note = bundled_embeddings(list(merged.parents))
+    tensors.update({k: v.contiguous() for k, v in bundle.items()})
     meta = build_metadata(merged, target.stem, parents, extra_metadata or {})
     draft = save(tensors, metadata={**meta, "sshs_model_hash": "0" * 64, "sshs_legacy_hash": "0" * 8})
     model_hash, legacy_hash = tensor_region_hashes(draft)
@@ -152,4 +194,4 @@ def write_lora(merged: MergedLora, path: str | Path, *, dtype: str = "fp16",
     if len(data) != len(draft) or tensor_region_hashes(data) != (model_hash, legacy_hash):
         raise StyleMixError(f"{target}: internal error: hashes changed the file layout")
     write_atomic(target, data, overwrite=overwrite)
-    return WrittenLora(path=target, model_hash=model_hash)
+    return WrittenLora(path=target, model_hash=model_hash, notes=(note,) if note else ())

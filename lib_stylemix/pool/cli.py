@@ -45,6 +45,8 @@ def register(subparsers: Any) -> None:
     evolve.add_argument("--resume", type=Path, metavar="STATE", help=f"continue from a saved {STATE_NAME}")
     evolve.add_argument("--cache-dir", type=Path, help=f"kernel cache folder (default: OUT/{CACHE_DIR})")
     evolve.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    evolve.add_argument("--strict", action="store_true",
+                        help="stop with an error when any file cannot be read (default: skip it with a warning)")
     evolve.set_defaults(func=_evolve)
 
     demo = subparsers.add_parser(
@@ -54,6 +56,8 @@ def register(subparsers: Any) -> None:
     demo.add_argument("--lora-dir", type=Path, help="folder of LoRA files (default: create an example pool)")
     demo.add_argument("--out", type=Path, default=Path("stylemix-demo"), help="output folder (default ./stylemix-demo)")
     demo.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    demo.add_argument("--strict", action="store_true",
+                      help="stop with an error when any file in --lora-dir cannot be read (default: skip it)")
     demo.set_defaults(func=_demo)
 
 
@@ -138,13 +142,15 @@ def _evolve(args: argparse.Namespace) -> int:
         pool, doc = Pool.resume(args.resume, cache_dir=cache_dir, progress=progress)
         settings = EvolveSettings.from_json(doc.get("settings") or {}, **overrides)
         if args.files:
-            pool.add(args.files, progress=progress)
+            pool.add(args.files, progress=progress, strict=args.strict)
         say(f"resumed {args.resume} at generation {pool.generation} with {len(pool)} members")
     else:
         if not args.files:
             raise StyleMixError("evolve needs LoRA files (or --resume STATE)")
         settings = EvolveSettings.from_json({}, **overrides)
-        pool = Pool.load(args.files, cache_dir=cache_dir, progress=progress)
+        pool = Pool.load(args.files, cache_dir=cache_dir, progress=progress, strict=args.strict)
+    for skipped in pool.skipped:
+        say(f"warning: {skipped.line}")
     if len(pool) < 2:
         raise StyleMixError("evolve needs at least two different LoRA files in the pool")
     out.mkdir(parents=True, exist_ok=True)
@@ -175,6 +181,7 @@ def _evolve(args: argparse.Namespace) -> int:
             "report": str(report),
             "state": str(state_path),
             "figures": {k: str(v) for k, v in figures.items()},
+            "skipped": [s.to_json() for s in pool.skipped],
         })
     return 0
 
@@ -183,9 +190,16 @@ def _evolve(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from lib_stylemix.lora.batch_open import open_many
     from lib_stylemix.pool.demo import run_demo
 
+    skipped = []
+    if args.lora_dir is not None:  # headers only: name the files the pool will leave out, before the long run
+        skipped = open_many([args.lora_dir], strict=args.strict).skipped
+        for s in skipped:
+            say(f"warning: {s.line}")
     summary = run_demo(args.out, lora_dir=args.lora_dir, progress=ConsoleProgress(interval=2.0, headlines=False))
+    summary["skipped"] = [s.to_json() for s in skipped]
     far = summary["most_different"]
     say(f"compared {len(summary['compared'])} LoRAs from {summary['source']}; most different pair: "
         f"{far['a']} ↔ {far['b']} (‖ΔW_a − ΔW_b‖ = {far['distance']:.4g})")

@@ -17,7 +17,6 @@ import numpy as np
 
 from lib_stylemix.errors import StyleMixError
 from lib_stylemix.fsutil import write_atomic
-from lib_stylemix.lora.paths import expand_lora_paths
 from lib_stylemix.pool.algebra import KernelSpace
 from lib_stylemix.pool.kcache import KernelCache
 from lib_stylemix.pool.lineage import read_lineage
@@ -57,6 +56,7 @@ class Pool:
         self.cache = cache if cache is not None else KernelCache(None)
         self.block_order = block_order
         self.arch: str | None = None
+        self.skipped: list[Any] = []  # lora.batch_open.Skipped of the last `add`: files that could not be read
         self.generation = 0
         self._members: list[Member] = []
         self.history: dict[str, Member] = {}
@@ -70,10 +70,14 @@ class Pool:
         cache_dir: str | Path | None = None,
         progress: Progress | None = None,
         cancel: CancelToken | None = None,
+        strict: bool = False,
     ) -> Pool:
-        """A pool of the LoRA files in `sources` (files, folders, or glob patterns), K from `cache_dir`."""
+        """A pool of the LoRA files in `sources` (files, folders, or glob patterns), K from `cache_dir`.
+
+        Unreadable files are skipped (listed in `pool.skipped`), or an error with `strict`.
+        """
         pool = Pool(cache=KernelCache(cache_dir))
-        pool.add(sources, progress=progress, cancel=cancel)
+        pool.add(sources, progress=progress, cancel=cancel, strict=strict)
         return pool
 
     @staticmethod
@@ -112,22 +116,29 @@ class Pool:
         return len(self._members)
 
     def add(
-        self, sources: Iterable[str | Path], *, progress: Progress | None = None, cancel: CancelToken | None = None
+        self, sources: Iterable[str | Path], *, progress: Progress | None = None, cancel: CancelToken | None = None,
+        strict: bool = False,
     ) -> list[Member]:
         """Add LoRA files and return the members that joined.
 
-        A file already in the pool (same sshs hash) is skipped; one that was removed earlier comes back.
+        A file already in the pool (same sshs hash) is skipped; one that was removed earlier comes back. A file
+        that cannot be read is left out and listed in `self.skipped` (with `strict`, it is an error instead).
         """
-        from lib_stylemix.lora import check_same_arch, open_lora
+        from lib_stylemix.lora import check_same_arch
+        from lib_stylemix.lora.batch_open import open_many
 
         if any(r.lora is None for r in self.roots.values()):
             raise StyleMixError("this pool was built from a kernel only; files cannot be added to it")
-        paths = expand_lora_paths(sources)
+        batch = open_many(sources, strict=strict)
+        self.skipped = list(batch.skipped)
+        if not batch.files and batch.skipped:
+            first = batch.skipped[0]
+            more = f" (and {len(batch.skipped) - 1} more unreadable)" if len(batch.skipped) > 1 else ""
+            raise StyleMixError(f"{first.path}: {first.reason}{more}")
         opened = []
         returning: list[Member] = []
         seen = set(self.roots)
-        for path in paths:
-            lora = open_lora(path)
+        for lora in batch.files:
             key = lora.model_hash
             if key in self.roots:
                 returning.extend(self._readmit(key))

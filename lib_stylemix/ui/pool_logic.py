@@ -74,10 +74,11 @@ def load_sources(
     added = pool.add(list(sources), progress=progress, cancel=cancel)
     session.pool = pool
     session.candidates = []
+    skipped = "".join(f" Skipped {s.path.name}: {s.reason}." for s in pool.skipped)
     if not added:
-        return f"No new LoRAs: every file is already in the pool ({len(pool)} member(s))."
+        return f"No new LoRAs: every readable file is already in the pool ({len(pool)} member(s)).{skipped}"
     names = ", ".join(m.name for m in added)
-    return f"Added {len(added)} LoRA(s) ({pool.arch}): {names}. The pool has {len(pool)} member(s)."
+    return f"Added {len(added)} LoRA(s) ({pool.arch}): {names}. The pool has {len(pool)} member(s).{skipped}"
 
 
 def example_pool(folder: Path) -> list[Path]:

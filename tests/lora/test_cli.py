@@ -31,8 +31,8 @@ def run_json(capsys, argv):
 
 def test_info_json(capsys, pool):
     doc = run_json(capsys, ["info", *map(str, pool)])
-    assert isinstance(doc, list) and len(doc) == 3
-    first = doc[0]
+    assert doc["skipped"] == [] and len(doc["files"]) == 3
+    first = doc["files"][0]
     assert {"path", "name", "arch", "rank", "alpha", "modules", "params", "dtype", "format"} <= set(first)
     assert first["name"] == "style0" and first["arch"] == "sd1" and first["rank"] == 2
     assert first["alpha"] == 1.0 and first["modules"] == 5 and first["format"] == "safetensors"
@@ -82,7 +82,7 @@ def test_compare_and_info_take_a_folder_or_a_glob(capsys, pool):
     by_files = run_json(capsys, ["compare", *map(str, pool)])
     assert by_folder["names"] == by_glob["names"] == by_files["names"] == ["style0", "style1", "style2"]
     assert by_folder["matrix"] == by_files["matrix"]
-    assert [r["name"] for r in run_json(capsys, ["info", str(folder)])] == ["style0", "style1", "style2"]
+    assert [r["name"] for r in run_json(capsys, ["info", str(folder)])["files"]] == ["style0", "style1", "style2"]
 
 
 def test_compare_needs_two_files(capsys, pool):

@@ -162,3 +162,22 @@ def test_resume_writes_kept_recipes_an_interrupted_run_left_unsaved(small_files,
     assert doc["iterations"] == []
     written = sorted(p.stem for p in out.glob("*.safetensors"))
     assert written == sorted(m.name for m in pool.members if m.kind == "recipe")
+
+
+def test_evolve_skips_a_broken_file_and_lists_it(tmp_path, small_files, capsys):
+    import shutil
+
+    from lib_stylemix.cli import main
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for f in small_files[:3]:
+        shutil.copy(f, folder / f.name)
+    (folder / "0_broken.safetensors").write_bytes(b"\x00" * 20)
+    assert main(["evolve", str(folder), "--out", str(tmp_path / "out"), "--json"]) == 0
+    captured = capsys.readouterr()
+    doc = json.loads(captured.out)
+    assert [s["path"] for s in doc["skipped"]] == [str(folder / "0_broken.safetensors")]
+    assert captured.err.count("warning: skipped") == 1 and "Traceback" not in captured.err
+    assert main(["evolve", str(folder), "--out", str(tmp_path / "out2"), "--strict"]) == 1
+    assert "--strict" in capsys.readouterr().err

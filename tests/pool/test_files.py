@@ -202,3 +202,19 @@ def test_load_errors_name_the_problem(tmp_path, small_files):
     assert [m.name for m in pool.add([small_files[1]])] == ["style_1"]  # removed file comes back
     assert pool.names.count("style_1") == 1
     assert len(pool) == 4
+
+
+def test_a_broken_file_in_a_folder_is_skipped_not_fatal(tmp_path, small_files):
+    import shutil
+
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    for f in small_files[:2]:
+        shutil.copy(f, folder / f.name)
+    (folder / "0_broken.safetensors").write_bytes(b"\x00" * 20)
+    pool = Pool.load([folder])
+    assert len(pool) == 2
+    assert [s.path.name for s in pool.skipped] == ["0_broken.safetensors"]
+    assert "truncated" in pool.skipped[0].reason or "header" in pool.skipped[0].reason
+    with pytest.raises(StyleMixError, match=r"--strict: .*0_broken"):
+        Pool.load([folder], strict=True)

@@ -36,6 +36,14 @@ def test_load_lists_every_file_once(lora_dir):
     assert lineage == "file style_0.safetensors"
 
 
+def test_load_skips_a_broken_file_and_says_so(lora_dir, tmp_path):
+    (lora_dir / "0_broken.safetensors").write_bytes(b"\x00" * 20)
+    sess = logic.PoolSession()
+    msg = logic.load_sources(sess, [lora_dir], cache_dir=None, **QUIET)
+    assert "Added 4 LoRA(s)" in msg and "Skipped 0_broken.safetensors: " in msg
+    assert len(sess.pool) == 4
+
+
 def test_load_reports_missing_path(tmp_path):
     with pytest.raises(StyleMixError, match="no such file or folder"):
         logic.load_sources(logic.PoolSession(), [tmp_path / "nope"], cache_dir=None, **QUIET)
