@@ -184,7 +184,7 @@ def _evolve(args: argparse.Namespace) -> int:
     with _sigint_cancels(flag):
         # Kept recipes an interrupted run had not written yet are written first.
         for member in [m for m in pool.members if m.kind == "recipe" and m.path is None]:
-            pool.save_recipe(member.name, out, max_rank=settings.max_rank, score_kind=settings.score,
+            pool.save_recipe(member.name, out, settings=settings,
                              progress=progress, cancel=flag)
         result = evolve(pool, settings, progress, flag, save_to=out, on_generation=on_generation)
     pool.snapshot(state_path, extra)

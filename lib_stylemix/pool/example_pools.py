@@ -38,8 +38,13 @@ def write_cluster_pool(folder: str | Path, *, clusters: Sequence[int] = REALISTI
     """
     import torch
 
-    from lib_stylemix.lora.synthetic import _shapes, default_modules, module_table, save_lora_tensors, \
-        synthetic_metadata
+    from lib_stylemix.lora.synthetic import (
+        _shapes,
+        default_modules,
+        module_table,
+        save_lora_tensors,
+        synthetic_metadata,
+    )
 
     if rank < 2:
         raise StyleMixError(f"rank must be at least 2 (got {rank})")

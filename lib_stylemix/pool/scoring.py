@@ -1,22 +1,21 @@
-"""Scores, the strength guard and top-k selection, all computed from the kernel (no tensor is formed).
+"""Scores, the strength guard, dedupe and selection, all computed from the kernel (no tensor is formed).
 
-For a candidate x and the current pool members m₁…m_p (distances are Frobenius norms of ΔW differences,
-summed over every module, from `KernelSpace`):
-
-  legacy-average(x) = (1/p) Σⱼ ‖x − mⱼ‖           the seed's rule; along a mixing line it is convex, so its
-                                                   maximum is always at an extreme ratio (a parent copy)
-  novelty(x)        = minⱼ ‖x − mⱼ‖ / ‖x‖           distance to the nearest member relative to the candidate's
-                                                   own size: near any parent → low, whatever the scale
+For a candidate x and the current members m₁…m_p (Frobenius distances of ΔW, summed over every module, from
+`KernelSpace`) the registered scores (`pool/scores/`) are computed from the distance matrix; the score named
+in the settings becomes `Candidate.score`, quantised to its resolution (see `scores/registry.py`), and the
+selection rule (`pool/selection/`) picks the kept set.
 Strength guard: with P the parents of x, keep x only if lo·min_{q∈P}‖q‖ ≤ ‖x‖ ≤ hi·max_{q∈P}‖q‖.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
 from lib_stylemix.errors import CancelledError
+from lib_stylemix.pool import scores, selection
 from lib_stylemix.pool.algebra import KernelSpace
 from lib_stylemix.pool.candidates import COPY, DUPLICATE, SCORED, SELECTED, STRONG, WEAK, Candidate
 from lib_stylemix.pool.settings import EvolveSettings
@@ -25,24 +24,50 @@ from lib_stylemix.seams import CancelToken, Progress
 CHUNK = 256
 
 
+@dataclass(frozen=True)
+class Reference:
+    """What candidates are measured against: the members (coefficient stack and names) and the archive of
+    everything the pool ever held (for `knn-novelty`; default: the members)."""
+
+    coefs: np.ndarray
+    names: list[str]
+    archive: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class ScoreScale:
+    """The pool spacing s the scores are measured in, and the score resolution (ties below it)."""
+
+    scale: float
+    resolution: float
+
+
 def score_candidates(
     space: KernelSpace,
     candidates: list[Candidate],
-    member_coefs: np.ndarray,
-    member_names: list[str],
+    reference: Reference,
     settings: EvolveSettings,
     progress: Progress,
     cancel: CancelToken,
     stage: str = "scoring",
-) -> None:
-    """Fill in norms, nearest member, both scores and the guard/copy status of every candidate (in place).
+) -> ScoreScale:
+    """Fill in norms, nearest member, the scores and the guard/copy status of every candidate (in place).
 
-    Work is done in chunks of `CHUNK` candidates; the cancel token is checked between chunks.
+    Work is done in chunks of `CHUNK` candidates; the cancel token is checked between chunks. Returns the
+    pool scale and the score resolution.
     """
+    member_coefs, member_names = reference.coefs, reference.names
     n = len(candidates)
     progress.begin(n, stage)
     member_sq = space.sq_norms(member_coefs)
     member_norm = np.sqrt(member_sq)
+    archive = member_coefs if reference.archive is None else reference.archive
+    archive_sq = space.sq_norms(archive)
+    member_dist = np.sqrt(space.sq_distances(member_coefs, member_coefs, member_sq, member_sq))
+    scale = scores.pool_scale(member_dist, member_norm)
+    delta = scores.registry.DISTANCE_RESOLUTION * float(member_norm.max(initial=0.0))
+    score_fn = scores.get(settings.score).run
+    resolution = 0.0
     lo, hi = settings.strength_band
     start = time.monotonic()
     for first in range(0, n, CHUNK):
@@ -55,6 +80,9 @@ def score_candidates(
         dist = np.sqrt(d2)
         norms = np.sqrt(x_sq)
         nearest = np.argmin(dist, axis=1)
+        archive_dist = np.sqrt(space.sq_distances(x, archive, x_sq, archive_sq))
+        values, res = score_fn(scores.ScoreInput(dist, norms, scale, archive_dist, settings.knn, delta))
+        resolution = max(resolution, res)
         for row, cand in enumerate(chunk):
             norm = float(norms[row])
             near = int(nearest[row])
@@ -63,7 +91,7 @@ def score_candidates(
             cand.nearest_distance = float(dist[row, near])
             cand.novelty = cand.nearest_distance / norm if norm > 0 else 0.0
             cand.legacy_average = float(dist[row].mean())
-            cand.score = cand.novelty if settings.score == "novelty" else cand.legacy_average
+            cand.score = float(values[row])
             parent_norms = member_norm[list(cand.parent_index)]
             if norm < lo * float(parent_norms.min()) or norm == 0:
                 cand.status = WEAK
@@ -78,6 +106,9 @@ def score_candidates(
         eta = elapsed / done * (n - done) if done else 0.0
         progress.step(done, f"{stage} {done}/{n}, ETA {eta:.0f}s")
     progress.end(stage)
+    for cand in candidates:
+        cand.score = float(scores.quantise(np.array(cand.score), resolution))
+    return ScoreScale(scale, resolution)
 
 
 def mark_duplicates(space: KernelSpace, candidates: list[Candidate], tol: float) -> int:
@@ -120,11 +151,18 @@ def mark_duplicates(space: KernelSpace, candidates: list[Candidate], tol: float)
     return marked
 
 
-def select_top(candidates: list[Candidate], keep: int) -> list[Candidate]:
-    """The `keep` best-scoring valid candidates (ties keep generation order); marks them `selected`."""
-    order = sorted((i for i, c in enumerate(candidates) if c.status == SCORED),
-                   key=lambda i: (-candidates[i].score, i))
-    chosen = [candidates[i] for i in order[:keep]]
+def select(space: KernelSpace, candidates: list[Candidate], settings: EvolveSettings, scale: ScoreScale,
+           among: list[int] | None = None) -> list[Candidate]:
+    """Run the settings' selection rule over the valid candidates (or the indices `among`); marks `selected`."""
+    valid = among if among is not None else [i for i, c in enumerate(candidates) if c.status == SCORED]
+    if not valid:
+        return []
+    feats = space.features(np.stack([candidates[i].coef for i in valid]))
+    data = selection.SelectInput(
+        scores=np.array([candidates[i].score for i in valid]), resolution=scale.resolution, feats=feats,
+        parent_sets=[candidates[i].parent_set for i in valid],
+        keep=settings.keep, per_parents=settings.per_parents, scale=scale.scale)
+    chosen = [candidates[valid[i]] for i in selection.get(settings.select).run(data)]
     for cand in chosen:
         cand.status = SELECTED
     return chosen
