@@ -53,6 +53,7 @@ class Candidate:
     novelty: float = 0.0
     legacy_average: float = 0.0
     score: float = 0.0
+    resolution: float = 0.0  # scores closer than this are ties (see `scores/registry.py`)
     status: str = SCORED
     derived: Any = None  # the `DerivedRoot` a spectral candidate is made of
     cell: tuple[int, int] | None = None  # archive cell (QD mode)
@@ -85,6 +86,7 @@ class Candidate:
             "novelty": self.novelty,
             "legacy_average": self.legacy_average,
             "score": self.score,
+            "resolution": self.resolution,
             "status": self.status,
             **({"derived": self.derived.to_json()} if self.derived is not None else {}),
             **({"cell": list(self.cell)} if self.cell is not None else {}),

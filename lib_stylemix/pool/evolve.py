@@ -17,6 +17,7 @@ from lib_stylemix.pool.archive import Archive
 from lib_stylemix.pool.candidates import SELECTED, Candidate, generate
 from lib_stylemix.pool.members import RECIPE, Member, recipe_name
 from lib_stylemix.pool.pool import Pool
+from lib_stylemix.pool.saving import SavePlan
 from lib_stylemix.pool.scoring import Reference, mark_duplicates, member_novelty, score_candidates, select
 from lib_stylemix.pool.settings import EvolveSettings
 from lib_stylemix.seams import CancelToken, NeverCancel, NullProgress, Progress
@@ -97,7 +98,8 @@ def accept(pool: Pool, selected: list[Candidate]) -> list[Member]:
             generation=generation,
             score=cand.score,
             origin={"kind": cand.kind, "operator": cand.kind, **cand.params, "novelty": cand.novelty,
-                    "legacy_average": cand.legacy_average, "nearest_distance": cand.nearest_distance},
+                    "legacy_average": cand.legacy_average, "nearest_distance": cand.nearest_distance,
+                    "resolution": cand.resolution},
         )
         kept.append(pool.add_recipe(member))
     pool.generation = generation
@@ -123,6 +125,7 @@ def evolve(
     *,
     save_to: str | Path | None = None,
     on_generation: Callable[[Generation], None] | None = None,
+    on_save: Callable[[SavePlan], None] | None = None,
 ) -> EvolveResult:
     """Run `settings.iterations` generations on `pool` (in place).
 
@@ -156,7 +159,7 @@ def evolve(
             if save_to is not None:
                 for member in kept:
                     gen.saved[member.name] = pool.save_recipe(member.name, save_to, settings=settings,
-                                                              progress=progress, cancel=cancel)
+                                                              progress=progress, cancel=cancel, on_plan=on_save)
         except CancelledError:
             result.cancelled = True
             break

@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 
 DIGEST_KEY = "stylemix_recipe_digest"
 DEFAULT_ENERGY = 0.99
+# Factorisations from the first pass are kept for the second while they take less than this many bytes.
+REUSE_BYTES = 256 * 2**20
 BYTES = {"fp16": 2, "bf16": 2, "fp32": 4}
 
 
@@ -89,11 +91,12 @@ def save_member(
         member.retained_energy = float(energy) if energy else member.retained_energy
         return target
     reader = FactorReader(pool)
-    spectra = _spectra(reader, member, progress, cancel)
+    factors: dict[str, Svd] = {}
+    spectra = _spectra(reader, member, factors, progress, cancel)
     plan = plan_rank(member.name, spectra, options, _bytes_per_rank(reader, spectra, options.dtype))
     if on_plan is not None:
         on_plan(plan)
-    merged = _materialise(reader, member, plan.rank, pool.arch or "sd1", progress, cancel)
+    merged = _materialise(reader, member, (plan.rank, pool.arch or "sd1"), factors, progress, cancel)
     merged.retained_energy = plan.retained_energy
     files = [r.lora for r in pool.roots.values() if r.lora is not None and r.key in _file_roots(pool, member)]
     written = write_lora(merged, target, dtype=options.dtype, extra_metadata=_metadata(pool, member, target, digest,
@@ -101,6 +104,8 @@ def save_member(
                          parents=files, overwrite=False)
     member.path = Path(written.path)
     member.retained_energy = plan.retained_energy
+    member.origin["relative_error"] = plan.relative_error
+    member.origin["saved_rank"] = plan.rank
     return member.path
 
 
@@ -147,15 +152,25 @@ def rank_for_energy(spectra: dict[str, np.ndarray], energy: float) -> int:
     return int(min(longest, np.searchsorted(kept / whole, energy - 1e-12) + 1))
 
 
-def _spectra(reader: FactorReader, member: Member, progress: Progress, cancel: CancelToken) -> dict[str, np.ndarray]:
+Svd = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def _spectra(reader: FactorReader, member: Member, keep: dict[str, Svd], progress: Progress,
+             cancel: CancelToken) -> dict[str, np.ndarray]:
+    """σ of every module; the factorisations are also put in `keep` while they fit in `REUSE_BYTES`."""
     out = {}
+    used = 0
     progress.begin(len(reader.modules), f"{member.name}: spectra")
     for done, module in enumerate(reader.modules, 1):
         if cancel.cancelled():
             raise CancelledError(f"saving {member.name} stopped; nothing was written")
         parts = reader.recipe_parts(member.recipe, module)
         if parts:
-            out[module] = exact_svd(parts)[1]
+            svd = exact_svd(parts)
+            out[module] = svd[1]
+            used += svd[0].nbytes + svd[2].nbytes
+            if used <= REUSE_BYTES:
+                keep[module] = svd
         progress.step(done, module)
     progress.end()
     if not out:
@@ -163,21 +178,23 @@ def _spectra(reader: FactorReader, member: Member, progress: Progress, cancel: C
     return out
 
 
-def _materialise(reader: FactorReader, member: Member, rank: int, arch: str, progress: Progress,
-                 cancel: CancelToken) -> Any:
-    """MergedLora with the top-`rank` components of every module (√σ on each side)."""
+def _materialise(reader: FactorReader, member: Member, target: tuple[int, str], known: dict[str, Svd],
+                 progress: Progress, cancel: CancelToken) -> Any:
+    """MergedLora (rank, arch = `target`) with the top-rank components of every module (√σ on each side);
+    factorisations in `known` are reused instead of recomputed."""
     import torch
 
     from lib_stylemix.lora import MergedLora, OutModule
 
+    rank, arch = target
     modules = {}
     progress.begin(len(reader.modules), f"{member.name}: writing")
     for done, module in enumerate(reader.modules, 1):
         if cancel.cancelled():
             raise CancelledError(f"saving {member.name} stopped; nothing was written")
-        parts = reader.recipe_parts(member.recipe, module)
-        if parts:
-            p, sigma, qt = exact_svd(parts)
+        parts = [] if module in known else reader.recipe_parts(member.recipe, module)
+        if parts or module in known:
+            p, sigma, qt = known.pop(module) if module in known else exact_svd(parts)
             k = max(1, min(rank, len(sigma)))
             root = np.sqrt(sigma[:k])
             info = reader.info(module)

@@ -108,6 +108,7 @@ def score_candidates(
     progress.end(stage)
     for cand in candidates:
         cand.score = float(scores.quantise(np.array(cand.score), resolution))
+        cand.resolution = resolution
     return ScoreScale(scale, resolution)
 
 
