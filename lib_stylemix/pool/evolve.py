@@ -72,7 +72,7 @@ def propose(
     scale = score_candidates(space, candidates, Reference(coefs, names, history), settings,
                              progress or NullProgress(), cancel or NeverCancel(),
                              stage=stage or f"generation {generation}: scoring")
-    mark_duplicates(space, candidates, settings.dedupe_tol)
+    mark_duplicates(space, candidates, settings.dedupe_tol, scale.feats)
     among = archive.offer(space, candidates, generation) if archive is not None else None
     select(space, candidates, settings, scale, among)
     for cand in candidates:

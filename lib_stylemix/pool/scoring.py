@@ -36,10 +36,12 @@ class Reference:
 
 @dataclass(frozen=True)
 class ScoreScale:
-    """The pool spacing s the scores are measured in, and the score resolution (ties below it)."""
+    """The pool spacing s the scores are measured in, the score resolution (ties below it), and the
+    candidates' Euclidean features (`KernelSpace.features`, one row per candidate) for dedupe and selection."""
 
     scale: float
     resolution: float
+    feats: np.ndarray
 
 
 def score_candidates(
@@ -61,58 +63,68 @@ def score_candidates(
     progress.begin(n, stage)
     member_sq = space.sq_norms(member_coefs)
     member_norm = np.sqrt(member_sq)
-    archive = member_coefs if reference.archive is None else reference.archive
-    archive_sq = space.sq_norms(archive)
+    archive = reference.archive
+    archive_sq = space.sq_norms(archive) if archive is not None else None
     member_dist = np.sqrt(space.sq_distances(member_coefs, member_coefs, member_sq, member_sq))
     scale = scores.pool_scale(member_dist, member_norm)
     delta = scores.registry.DISTANCE_RESOLUTION * float(member_norm.max(initial=0.0))
     score_fn = scores.get(settings.score).run
     resolution = 0.0
-    lo, hi = settings.strength_band
+    norms_list = member_norm.tolist()
+    feats = np.empty((n, space.features(member_coefs[:1]).shape[1]))
     start = time.monotonic()
     for first in range(0, n, CHUNK):
         if cancel.cancelled():
             raise CancelledError("evolve stopped while scoring candidates; the pool is unchanged")
         chunk = candidates[first:first + CHUNK]
         x = np.stack([c.coef for c in chunk])
+        feats[first:first + len(chunk)] = space.features(x)
         x_sq = space.sq_norms(x)
         d2 = space.sq_distances(x, member_coefs, x_sq, member_sq)
         dist = np.sqrt(d2)
         norms = np.sqrt(x_sq)
         nearest = np.argmin(dist, axis=1)
-        archive_dist = np.sqrt(space.sq_distances(x, archive, x_sq, archive_sq))
+        archive_dist = dist if archive is None else np.sqrt(space.sq_distances(x, archive, x_sq, archive_sq))
         values, res = score_fn(scores.ScoreInput(dist, norms, scale, archive_dist, settings.knn, delta))
         resolution = max(resolution, res)
-        for row, cand in enumerate(chunk):
-            norm = float(norms[row])
-            near = int(nearest[row])
+        near_d = dist[np.arange(len(chunk)), nearest]
+        novelty = np.divide(near_d, norms, out=np.zeros_like(norms), where=norms > 0)
+        rows = zip(chunk, norms.tolist(), nearest.tolist(), near_d.tolist(), novelty.tolist(),
+                   dist.mean(axis=1).tolist(), values.tolist(), strict=True)
+        for cand, norm, near, near_dist, nov, legacy, value in rows:  # noqa: B007 (value is used)
             cand.norm = norm
             cand.nearest = member_names[near]
-            cand.nearest_distance = float(dist[row, near])
-            cand.novelty = cand.nearest_distance / norm if norm > 0 else 0.0
-            cand.legacy_average = float(dist[row].mean())
-            cand.score = float(values[row])
-            parent_norms = member_norm[list(cand.parent_index)]
-            if norm < lo * float(parent_norms.min()) or norm == 0:
-                cand.status = WEAK
-            elif norm > hi * float(parent_norms.max()):
-                cand.status = STRONG
-            elif cand.nearest_distance <= settings.dedupe_tol * max(norm, float(member_norm[near])):
-                cand.status = COPY
-            else:
-                cand.status = SCORED
+            cand.nearest_distance = near_dist
+            cand.novelty = nov
+            cand.legacy_average = legacy
+            cand.status = _status(cand, near, norms_list, settings)
         done = min(first + CHUNK, n)
         elapsed = time.monotonic() - start
         eta = elapsed / done * (n - done) if done else 0.0
         progress.step(done, f"{stage} {done}/{n}, ETA {eta:.0f}s")
     progress.end(stage)
-    for cand in candidates:
-        cand.score = float(scores.quantise(np.array(cand.score), resolution))
+    quantised = scores.quantise(np.array([c.score for c in candidates]), resolution).tolist()
+    for cand, value in zip(candidates, quantised, strict=True):
+        cand.score = value
         cand.resolution = resolution
-    return ScoreScale(scale, resolution)
+    return ScoreScale(scale, resolution, feats)
 
 
-def mark_duplicates(space: KernelSpace, candidates: list[Candidate], tol: float) -> int:
+def _status(cand: Candidate, near: int, member_norms: list[float], settings: EvolveSettings) -> str:
+    """Strength guard against the parents' norms, then the copy test against the nearest member."""
+    lo, hi = settings.strength_band
+    parent_norms = [member_norms[i] for i in cand.parent_index]
+    if cand.norm < lo * min(parent_norms) or cand.norm == 0:
+        return WEAK
+    if cand.norm > hi * max(parent_norms):
+        return STRONG
+    if cand.nearest_distance <= settings.dedupe_tol * max(cand.norm, member_norms[near]):
+        return COPY
+    return SCORED
+
+
+def mark_duplicates(space: KernelSpace, candidates: list[Candidate], tol: float,
+                    all_feats: np.ndarray | None = None) -> int:
     """Mark valid candidates within `tol × max(‖x‖, ‖y‖)` of a better-scoring valid one as `duplicate`.
 
     Two such candidates have norms within the same tolerance (|‖x‖ − ‖y‖| ≤ ‖x − y‖), so each candidate is only
@@ -126,7 +138,8 @@ def mark_duplicates(space: KernelSpace, candidates: list[Candidate], tol: float)
     norms = np.array([candidates[i].norm for i in valid])
     order = np.argsort(norms, kind="stable")
     valid, norms = valid[order], norms[order]
-    feats = space.features(np.stack([candidates[i].coef for i in valid]))
+    feats = all_feats[valid] if all_feats is not None else space.features(np.stack([candidates[i].coef
+                                                                                    for i in valid]))
     feat_sq = np.einsum("ad,ad->a", feats, feats)
     ends = np.searchsorted(norms, norms / (1.0 - tol) if tol < 1 else np.full(len(norms), np.inf), side="right")
     near: dict[int, list[int]] = {}
@@ -158,7 +171,7 @@ def select(space: KernelSpace, candidates: list[Candidate], settings: EvolveSett
     valid = among if among is not None else [i for i, c in enumerate(candidates) if c.status == SCORED]
     if not valid:
         return []
-    feats = space.features(np.stack([candidates[i].coef for i in valid]))
+    feats = scale.feats[valid]
     data = selection.SelectInput(
         scores=np.array([candidates[i].score for i in valid]), resolution=scale.resolution, feats=feats,
         parent_sets=[candidates[i].parent_set for i in valid],

@@ -128,7 +128,8 @@ def test_demo_with_example_pool_under_a_minute(tmp_path):
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
-    assert set(doc["figures"]) == {"heatmap", "pool-map", "lineage"}
+    assert set(doc["figures"]) == {"heatmap", "pool-map", "lineage", "archive"}
+    assert doc["archive"]["cells"] and "archive cell" in proc.stderr
     # CPU time, not wall time: other jobs on a shared 2-core test machine must not make this flaky.
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     assert cpu < 60, f"demo used {cpu:.1f} s of CPU"
@@ -145,6 +146,7 @@ def test_bench_smoke():
     doc = json.loads(proc.stdout)
     assert doc["candidates"] == 3 * 2
     assert doc["score_all_s"] > 0 and doc["seed_all_s_extrapolated"] > 0
+    assert doc["select_candidates"] > doc["candidates"] and doc["score_select_s"] > 0 and doc["selected"] >= 1
 
 
 def test_resume_writes_kept_recipes_an_interrupted_run_left_unsaved(small_files, tmp_path, capsys):
