@@ -91,7 +91,8 @@ def score_candidates(
         novelty = np.divide(near_d, norms, out=np.zeros_like(norms), where=norms > 0)
         rows = zip(chunk, norms.tolist(), nearest.tolist(), near_d.tolist(), novelty.tolist(),
                    dist.mean(axis=1).tolist(), values.tolist(), strict=True)
-        for cand, norm, near, near_dist, nov, legacy, value in rows:  # noqa: B007 (value is used)
+        for cand, norm, near, near_dist, nov, legacy, value in rows:
+            cand.score = value
             cand.norm = norm
             cand.nearest = member_names[near]
             cand.nearest_distance = near_dist

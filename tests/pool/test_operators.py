@@ -101,3 +101,22 @@ def test_spectral_power_sharpens_and_keeps_the_norm(cluster_files):
     i, j = pool.space.keys.index(key), pool.space.keys.index(member.recipe.roots[0])
     assert pool.space.total[i, i] == pytest.approx(pool.space.total[j, j], rel=1e-6)  # file K: float32 products
     assert pool.space.total[i, j] < pool.space.total[j, j]
+
+
+def test_spectral_child_survives_snapshot_and_resume(cluster_files, tmp_path):
+    from lib_stylemix.pool.evolve import evolve
+
+    pool = Pool.load([cluster_files[0].parent])
+    settings = EvolveSettings(operators=("spectral",), spectral_draws=1, spectral_gamma=1.0, keep=1)
+    kept = evolve(pool, settings).kept
+    assert kept and kept[0].origin["operator"] == "spectral"
+    state = pool.snapshot(tmp_path / "state.json")
+    resumed, _ = Pool.resume(state)
+    assert resumed.names == pool.names
+    key = kept[0].recipe.roots[0]
+    assert resumed.roots[key].derived == pool.roots[key].derived
+    i, j = pool.space.keys.index(key), resumed.space.keys.index(key)
+    np.testing.assert_allclose(resumed.space.by_block[:, j, :], pool.space.by_block[:, i, :], rtol=1e-9, atol=1e-12)
+    # And the next generation can build on it (a child of a spectral child: recipes over a derived root).
+    evolve(resumed, EvolveSettings(operators=("blend", "orthogonal"), keep=2, seed=1))
+    assert resumed.generation == 2

@@ -23,13 +23,14 @@ def maxmin(s: SelectInput) -> list[int]:
     index = np.arange(n)
     groups = _group_ids(s.parent_sets)
     counts = np.zeros(groups.max() + 1 if n else 0, dtype=int)
+    scores = s.quantised()
     picks: list[int] = []
     while len(picks) < s.keep and available.any():
-        value = np.minimum(s.scores, to_picks / s.scale)
+        value = np.minimum(scores, to_picks / s.scale)
         if s.resolution > 0:
             value = np.round(value / s.resolution) * s.resolution
         value = np.where(available, value, -np.inf)
-        best = int(np.lexsort((index, -s.scores, -value))[0])
+        best = int(np.lexsort((index, -scores, -value))[0])
         if not np.isfinite(value[best]):
             break
         available[best] = False

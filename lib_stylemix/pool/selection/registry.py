@@ -24,6 +24,12 @@ class SelectInput:
     per_parents: int
     scale: float
 
+    def quantised(self) -> np.ndarray:
+        """Scores rounded to the resolution: differences below it are ties, never decisions."""
+        if self.resolution <= 0:
+            return self.scores
+        return np.round(self.scores / self.resolution) * self.resolution
+
 
 SelectFn = Callable[[SelectInput], list[int]]
 SELECTIONS: Registry[SelectFn] = Registry("selection rule")

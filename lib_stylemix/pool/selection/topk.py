@@ -10,7 +10,7 @@ from lib_stylemix.pool.selection.registry import SelectInput, allowed, register
 @register("topk", "the k best (quantised) scores; ties keep generation order; at most `per_parents` picks per "
           "parent set")
 def topk(s: SelectInput) -> list[int]:
-    order = np.lexsort((np.arange(len(s.scores)), -s.scores))
+    order = np.lexsort((np.arange(len(s.scores)), -s.quantised()))
     picks: list[int] = []
     counts: dict[frozenset[int], int] = {}
     for i in order:
