@@ -156,3 +156,14 @@ def test_settings_validate_operator_parameters_against_the_registry():
         EvolveSettings(select="best")
     assert EvolveSettings(operators=("blend",), crossover=True).active_operators == ("blend", "crossover")
     assert MIX == "blend"
+
+
+def test_docs_tables_are_the_registries():
+    """docs/evolve.md carries each registry's own table, so the docs cannot drift from the code."""
+    from pathlib import Path
+
+    from lib_stylemix.pool import operators, scores
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "evolve.md").read_text(encoding="utf-8")
+    for registry in (scores.SCORES, selection.SELECTIONS, operators.OPERATORS):
+        assert registry.markdown() in text
