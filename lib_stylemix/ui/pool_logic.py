@@ -46,6 +46,8 @@ class PoolSession:
     candidates: list[Candidate] = field(default_factory=list)
     job: SessionJob = field(default_factory=SessionJob)
     busy: threading.Lock = field(default_factory=threading.Lock)
+    archive: Any = None  # the QD archive of the last Run evolve (`pool.archive.Archive`)
+    choices: list[dict[str, Any]] = field(default_factory=list)  # the person's keep / reject decisions
 
     def require_pool(self, need: int = 1) -> Pool:
         if self.pool is None or len(self.pool) < need:
@@ -286,6 +288,8 @@ def evolve_settings(**values: Any) -> EvolveSettings:
     for key in ("max_pool_size", "max_rank"):
         if key in values:
             values[key] = int(values[key]) if values[key] else None
+    if "operators" in values:
+        values["operators"] = tuple(values["operators"] or ())
     return EvolveSettings(**values)
 
 
@@ -340,7 +344,14 @@ def keep_candidates(session: PoolSession, indices: Sequence[int]) -> str:
     if not indices:
         raise StyleMixError("give the # of the candidate(s) to keep")
     chosen = [candidate(session, i) for i in dict.fromkeys(indices)]
+    rejected = [c for c in session.candidates if c.status == "selected" and c not in chosen]
     kept = accept(pool, chosen)
+    decision = {"generation": pool.generation, "kept": [m.name for m in kept],
+                "rejected": [{"operator": c.kind, "parents": list(c.parents), "params": c.params} for c in rejected]}
+    session.choices.append(decision)
+    for member in kept:  # lands in the lineage, the snapshot and the saved file's metadata
+        member.origin["chosen_by"] = "person"
+        member.origin["rejected_suggestions"] = decision["rejected"]
     session.candidates = []
     return (f"Kept {', '.join(m.name for m in kept)} (generation {pool.generation}, in memory). "
             "Save them to write LoRA files.")
@@ -354,6 +365,7 @@ def run_evolve(session: PoolSession, settings: EvolveSettings, *, progress: Prog
     pool = session.require_pool(2)
     result = evolve(pool, settings, progress, cancel)
     session.candidates = []
+    session.archive = result.archive
     names = pool.root_names()
     rows = [[gen.index, m.name, m.origin.get("kind", ""), " · ".join(m.parents),
              round(float(m.score or 0.0), 5), m.recipe.describe(names)]
@@ -363,6 +375,15 @@ def run_evolve(session: PoolSession, settings: EvolveSettings, *, progress: Prog
     text = (f"Evolve {state}: {len(result.generations)} generation(s), {len(rows)} member(s) kept in memory"
             + (f", {evicted} evicted" if evicted else "") + ". Save the ones you want as files.")
     return text, rows
+
+
+def archive_image(session: PoolSession) -> Image.Image | None:
+    """The last run's QD archive as a picture (None when the run had no archive)."""
+    from lib_stylemix.pool.archive_figure import archive_figure
+
+    if session.archive is None:
+        return None
+    return figure_image(archive_figure(session.archive))
 
 
 def unsaved_names(pool: Pool | None) -> list[str]:
