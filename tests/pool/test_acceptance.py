@@ -12,7 +12,6 @@ from lib_stylemix.lora import open_lora
 from lib_stylemix.pool.example_pools import write_cluster_pool
 from lib_stylemix.pool.pool import Pool
 from lib_stylemix.pool.settings import EvolveSettings
-from tests.pool.conftest import dense_delta
 from tests.pool.test_cli import _digests, _run_json
 
 
@@ -61,21 +60,18 @@ def test_one_generation_keeps_diverse_far_children_that_save_exactly(realistic, 
         assert float(meta["stylemix_retained_energy"]) == pytest.approx(k["retained_energy"])
         assert float(meta["stylemix_relative_error"]) == pytest.approx(np.sqrt(1 - k["retained_energy"]), abs=1e-9)
 
-    # A kept child's recipe materialised to a file is the ΔW the recipe states (dense float64, every module).
-    member = pool.member(kept[0]["name"])
-    member.path = None
-    exact = pool.save_recipe(member.name, tmp_path / "exact", dtype="fp32", settings=EvolveSettings(energy=1.0))
-    saved = dense_delta(open_lora(exact))
-    coef = {key: c for key, c in member.recipe.terms}
-    for module, got in saved.items():
-        lora = next(r.lora for r in pool.roots.values() if r.lora is not None)
-        b = member.recipe.blocks.index(lora.block_of(module))
-        want = sum(coef[key][b] * dense_delta_module(pool.roots[key].lora, module) for key in coef)
-        assert np.linalg.norm(got - want) <= 1e-5 * np.linalg.norm(want), module
+    # Each written file is the ΔW its recipe states, up to the truncation it reports: ‖file − recipe‖ / ‖recipe‖
+    # equals √(1 − retained energy), measured exactly from the kernel of the roots and the written file (r×r
+    # algebra; the dense float64 comparison of every operator's file is in test_operators / test_files).
+    for k in kept:
+        check = Pool.load([realistic, k["path"]])
+        recipe = pool.member(k["name"]).recipe
+        for key in recipe.roots:  # a spectral child rests on a derived root: recompute it in this pool too
+            if pool.roots[key].derived is not None:
+                check.adopt_derived(pool.roots[key].derived)
+        x = recipe.dense(check.space.keys, check.space.blocks)[None]
+        f = np.zeros_like(x)
+        f[0, :, check.space.keys.index(open_lora(k["path"]).model_hash)] = 1.0
+        rel = np.sqrt(check.space.sq_distances(f, x)[0, 0] / check.space.sq_norms(x)[0])
+        assert rel == pytest.approx(k["relative_error"], abs=2e-3)
     assert _digests(realistic) == before
-
-
-def dense_delta_module(lora, module):
-    import torch
-
-    return lora.factors(module, dtype=torch.float64).dense().numpy()
