@@ -11,7 +11,6 @@ from typing import Any
 
 from lib_stylemix.errors import StyleMixError
 
-SCORES = ("pool-novelty", "knn-novelty", "novelty", "legacy-average")
 EXTRAPOLATE_DEFAULT = 0.5
 TUPLE_FIELDS = ("difference_scales", "strength_band", "operators", "orthogonal_scales", "archive_poles")
 
