@@ -64,7 +64,7 @@ def test_one_generation_keeps_diverse_far_children_that_save_exactly(realistic, 
     # equals √(1 − retained energy), measured exactly from the kernel of the roots and the written file (r×r
     # algebra; the dense float64 comparison of every operator's file is in test_operators / test_files).
     for k in kept:
-        check = Pool.load([realistic, k["path"]])
+        check = Pool.load([realistic, k["path"]], cache_dir=out / ".stylemix-cache")  # roots cached by the run
         recipe = pool.member(k["name"]).recipe
         for key in recipe.roots:  # a spectral child rests on a derived root: recompute it in this pool too
             if pool.roots[key].derived is not None:
