@@ -292,16 +292,26 @@ def build_pool_panel(host: Host, session: Any = None) -> None:
             indices = picked_indices(text)
             if not indices:
                 raise StyleMixError("pick a candidate first (click its row)")
-            loras = logic.stacking_loras(s, indices[0], host.lora_registry().folder())
-            generator = host.txt2img_generator()
-            return logic.render_previews(generator, loras, host.settings(), progress=progress, cancel=cancel), loras
+            loras, temporary = logic.preview_loras(s, indices[0], host.lora_registry().folder(), progress=progress,
+                                                   cancel=cancel)
+            try:
+                if temporary is not None:
+                    host.lora_registry().refresh()
+                generator = host.txt2img_generator()
+                images = logic.render_previews(generator, loras, host.settings(), progress=progress, cancel=cancel)
+            finally:
+                if temporary is not None:  # our own preview file, written just above
+                    temporary.unlink(missing_ok=True)
+                    host.lora_registry().refresh()
+            return images, loras, temporary
 
         sess, out, err = run(work, sess, tracker=progress, gpu=True)
         if err:
             return sess, err, gr.update()
-        images, loras = out
+        images, loras, temporary = out
         tags = " ".join(f"<lora:{n}:{w:.3g}>" for n, w in loras)
-        return sess, message_html(f"Preview of {tags}; nothing was written.", "ok"), images
+        done = "nothing was written" if temporary is None else "its temporary file was removed again"
+        return sess, message_html(f"Preview of {tags}; {done}.", "ok"), images
 
     def on_keep(sess, text):
         sess, msg, err = run(lambda s, progress, cancel: logic.keep_candidates(s, picked_indices(text)), sess)

@@ -187,6 +187,26 @@ def test_prompt_stacking_preview(session, lora_dir):
     assert sorted(lora_dir.iterdir()) == before
 
 
+def test_non_linear_candidates_preview_through_a_temporary_file(session, lora_dir):
+    from lib_stylemix.settings import StyleMixSettings
+
+    logic.propose_candidates(session, EvolveSettings(operators=("orthogonal", "spectral"), keep=1,
+                                                     spectral_draws=1), **QUIET)
+    for kind in ("orthogonal", "spectral"):
+        index = next(i for i, c in enumerate(session.candidates) if c.kind == kind)
+        before = sorted(lora_dir.iterdir())
+        loras, temporary = logic.preview_loras(session, index, lora_dir, **QUIET)
+        assert temporary is not None and temporary.parent == lora_dir and loras == [(temporary.stem, 1.0)]
+        meta = open_lora(temporary).metadata
+        assert float(meta["stylemix_retained_energy"]) >= 0.99
+        fake = FakeTxt2Img()
+        logic.render_previews(fake, loras, StyleMixSettings(width=32, height=32, preview_prompts=("a",),
+                                                            preview_seeds=(1,)), **QUIET)
+        assert f"<lora:{temporary.stem}:" in fake.prompts[0]
+        temporary.unlink()
+        assert sorted(lora_dir.iterdir()) == before
+
+
 def test_preview_refuses_files_outside_lora_folder(session, tmp_path):
     logic.propose_candidates(session, EvolveSettings(ratios=1, keep=1), **QUIET)
     with pytest.raises(StyleMixError, match="preview needs the files in the LoRA folder"):
