@@ -60,10 +60,6 @@ class Candidate:
     space: Any = field(repr=False, default=None)  # the scoring space of a derived candidate (its exact K rows)
 
     @property
-    def operator(self) -> str:
-        return self.kind
-
-    @property
     def parent_set(self) -> frozenset[int]:
         return frozenset(self.parent_index)
 

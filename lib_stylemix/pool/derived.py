@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -84,10 +84,9 @@ class FactorReader:
     module's worth of factors.
     """
 
-    def __init__(self, pool: Pool, extra: Sequence[DerivedRoot] = ()) -> None:
+    def __init__(self, pool: Pool) -> None:
         self.pool = pool
-        self.derived = {k: r.derived for k, r in pool.roots.items() if getattr(r, "derived", None) is not None}
-        self.derived.update({d.key: d for d in extra})
+        self.derived = {k: r.derived for k, r in pool.roots.items() if r.derived is not None}
         files = [r.lora for r in pool.roots.values() if r.lora is not None]
         if not files:
             raise StyleMixError("this pool has no files loaded: spectral operators and saving need the files")
@@ -168,7 +167,7 @@ def augment(pool: Pool, space: KernelSpace, new: Sequence[DerivedRoot]) -> Kerne
     new = list({d.key: d for d in new if d.key not in space.keys}.values())
     if not new:
         return space
-    reader = FactorReader(pool, new)
+    reader = FactorReader(pool)
     old, n_old = space.keys, len(space.keys)
     missing = [d.name for d in new if any(k not in old for k in d.source.roots)]
     if missing:
@@ -221,10 +220,3 @@ def _module_rows(reader: FactorReader, module: str, old: tuple[str, ...], new: S
         starts = np.cumsum([0] + [pairs[j][1].shape[0] for j in have[:-1]])
         cross[:, have] = s @ np.add.reduceat(diag, starts, axis=1)
     return cross, inner
-
-
-def derived_roots(pool: Pool) -> Iterator[DerivedRoot]:
-    """The pool's derived roots in the order they were added."""
-    for root in pool.roots.values():
-        if getattr(root, "derived", None) is not None:
-            yield root.derived
