@@ -4,8 +4,12 @@ Default: 16 synthetic SD1.5 rank-32 fp16 LoRAs (all 264 modules), R = 9 → 16·
 Timed (median of --repeats runs):
   read    reading every file's bytes (the floor for anything that looks at the weights)
   K       the engine's `kernel` over all files (fresh `LoraFile`s each run)
-  score   generating + scoring + deduping + selecting all candidates from K (`propose`, K-only pool); also with
-          every generator switched on (extrapolation T = 0.5, add-difference, crossover)
+  score   generating + scoring + deduping + selecting all candidates from K (`propose`, K-only pool), blends
+          only (the seed's candidate set)
+  select  issue 10's figure: scoring (pool-novelty) + dedupe + greedy max–min selection of every candidate of
+          all linear operators (blend, orthogonal, extrapolate, add-difference, crossover; ≥ 5,000 for the
+          default pool), candidates generated beforehand; and the previous pipeline (old novelty + top-k) on
+          the same candidates
   seed    the seed's approach: materialise each candidate's dense ΔW and compare it with every member's dense
           ΔW (mean |a − b| over the flattened weights). Made as cheap as memory allows (members' dense ΔW once
           per module, shared by the sampled candidates). Too slow to run for all candidates, so it is timed on
@@ -63,6 +67,26 @@ def _seed_scores(files, sample) -> tuple[float, float, list[float]]:
     return t_members, t_cands, (totals / count).mean(dim=1).tolist()
 
 
+def _score_select(pool, settings, candidates_fn):
+    """Time score + dedupe + select only (candidates are regenerated outside the timed part each run)."""
+    import numpy as np
+
+    from lib_stylemix.pool.scoring import Reference, mark_duplicates, score_candidates, select
+    from lib_stylemix.seams import NeverCancel, NullProgress
+
+    coefs = pool.coefficients()
+    times = []
+    for _ in range(3):
+        cands = candidates_fn()
+        start = time.perf_counter()
+        scale = score_candidates(pool.space, cands, Reference(coefs, pool.names), settings, NullProgress(),
+                                 NeverCancel())
+        mark_duplicates(pool.space, cands, settings.dedupe_tol, scale.feats)
+        select(pool.space, cands, settings, scale)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), len(cands), int(np.sum([c.status == "selected" for c in cands]))
+
+
 def run(n_files: int, rank: int, n_modules: int | None, ratios: int, repeats: int, seed_sample: int,
         folder: Path) -> dict:
     from lib_stylemix.lora import default_modules, kernel, make_lora_file, open_lora
@@ -84,11 +108,23 @@ def run(n_files: int, rank: int, n_modules: int | None, ratios: int, repeats: in
     t_read, _ = _median_time(read_all, repeats)
     t_k, k = _median_time(compute_k, repeats)
     pool = Pool.from_kernel(k.names, k.total, k.by_block)
-    settings = EvolveSettings(ratios=ratios, keep=1)
+    settings = EvolveSettings(ratios=ratios, keep=1, operators=("blend",))
     t_score, candidates = _median_time(lambda: propose(pool, settings), repeats)
     n_cand = len(candidates)
-    explore = EvolveSettings(ratios=ratios, keep=1, extrapolate=0.5, add_difference=True, crossover=True)
-    t_explore, explored = _median_time(lambda: propose(pool, explore), repeats)
+    import numpy as np
+
+    from lib_stylemix.pool.candidates import generate
+
+    linear = ("blend", "orthogonal", "extrapolate", "add-difference", "crossover")
+    explore = EvolveSettings(ratios=ratios, keep=8, operators=linear, max_exploratory=100_000)
+    old = EvolveSettings(ratios=ratios, keep=8, operators=linear, max_exploratory=100_000, score="novelty",
+                         select="topk", per_parents=0)
+
+    def cands():
+        return generate(pool.coefficients(), pool.names, pool.space, explore, np.random.default_rng(0))[0]
+
+    t_select, n_select, n_kept = _score_select(pool, explore, cands)
+    t_old, _, _ = _score_select(pool, old, cands)
 
     files = [open_lora(p) for p in paths]
     picks = candidates[:: max(1, n_cand // seed_sample)][:seed_sample]
@@ -102,7 +138,9 @@ def run(n_files: int, rank: int, n_modules: int | None, ratios: int, repeats: in
         "candidates": n_cand, "repeats": repeats, "total_mb": round(size_mb, 1),
         "read_s": t_read, "kernel_s": t_k, "kernel_over_read": t_k / t_read,
         "score_all_s": t_score, "score_per_candidate_ms": 1000 * t_score / n_cand,
-        "explore_candidates": len(explored), "explore_score_s": t_explore,
+        "select_candidates": n_select, "score_select_s": t_select, "selected": n_kept,
+        "old_score_topk_s": t_old, "threads": {k: os.environ.get(k) for k in
+                                               ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")},
         "seed_sample": len(picks), "seed_members_dense_s": t_members, "seed_per_candidate_s": t_seed_each,
         "seed_all_s_extrapolated": t_seed_all,
         "speedup_vs_seed": t_seed_all / t_score,
@@ -130,8 +168,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  read all file bytes        {r['read_s']:9.3f} s")
     print(f"  kernel K (engine)          {r['kernel_s']:9.3f} s   = {r['kernel_over_read']:.2f} x read")
     print(f"  score all candidates (K)   {r['score_all_s']:9.3f} s   ({r['score_per_candidate_ms']:.3f} ms each)")
-    print(f"  with all generators (K)    {r['explore_score_s']:9.3f} s   ({r['explore_candidates']} candidates: "
-          "+ extrapolation, add-difference, crossover)")
+    print(f"  threads: {r['threads']}")
+    print(f"  score + dedupe + maxmin    {r['score_select_s']:9.3f} s   ({r['select_candidates']} candidates of all "
+          f"linear operators, {r['selected']} kept; median of 3)")
+    print(f"  old novelty + top-k        {r['old_score_topk_s']:9.3f} s   (same candidates; the previous rule)")
+    seed_same = r["seed_members_dense_s"] + r["seed_per_candidate_s"] * r["select_candidates"]
+    print(f"  seed method, same count    {seed_same:9.1f} s   EXTRAPOLATED -> score + maxmin is "
+          f"{seed_same / r['score_select_s']:.0f} x faster")
     print(f"  seed: members' dense ΔW    {r['seed_members_dense_s']:9.3f} s   (once, all modules)")
     print(f"  seed: per candidate        {r['seed_per_candidate_s']:9.3f} s   (timed on {r['seed_sample']})")
     print(f"  seed: all candidates       {r['seed_all_s_extrapolated']:9.1f} s   EXTRAPOLATED = members + "

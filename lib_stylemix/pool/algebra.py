@@ -60,16 +60,17 @@ class KernelSpace:
         """Inner products ⟨xₐ, y_c⟩ for stacks x (a × B × n) and y (c × B × n) of recipes → a × c."""
         if _uniform(x) and _uniform(y):
             return x[:, 0, :] @ self.total @ y[:, 0, :].T
-        ky = np.einsum("bij,cbj->cbi", self.by_block, y)
-        return x.reshape(len(x), -1) @ ky.reshape(len(y), -1).T
+        ky = np.matmul(y.transpose(1, 0, 2), self.by_block)  # B × c × n (K_b symmetric)
+        return x.reshape(len(x), -1) @ ky.transpose(1, 0, 2).reshape(len(y), -1).T
 
     def sq_norms(self, x: np.ndarray) -> np.ndarray:
         """‖xₐ‖² for a stack of recipes (a × B × n)."""
         if _uniform(x):
             c = x[:, 0, :]
             return np.maximum(np.einsum("ai,ij,aj->a", c, self.total, c), 0.0)
-        kx = np.einsum("bij,abj->abi", self.by_block, x)
-        return np.maximum(np.einsum("abi,abi->a", x, kx), 0.0)
+        xb = x.transpose(1, 0, 2)  # B × a × n
+        kx = np.matmul(xb, self.by_block)
+        return np.maximum((kx * xb).sum(axis=(0, 2)), 0.0)
 
     @cached_property
     def _roots(self) -> np.ndarray:
@@ -82,7 +83,11 @@ class KernelSpace:
 
         Turns many pairwise comparisons into one matrix product; exact scores still use `gram`.
         """
-        return np.einsum("bij,abj->abi", self._roots, x).reshape(len(x), -1)
+        n = len(self.keys)
+        out = np.empty((len(x), len(self.blocks) * n))
+        for b, root in enumerate(self._roots):
+            np.matmul(x[:, b, :], root.T, out=out[:, b * n:(b + 1) * n])
+        return out
 
     def sq_distances(self, x: np.ndarray, y: np.ndarray, x_sq: np.ndarray | None = None,
                      y_sq: np.ndarray | None = None) -> np.ndarray:

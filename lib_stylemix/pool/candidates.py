@@ -1,31 +1,35 @@
-"""Candidate recipes for one generation, as coefficient matrices over the pool's root files.
+"""Candidates of one generation: proposed recipes with provenance, scores and a status.
 
-Generators (each a linear map of pool members, so candidates stay exact recipes over root files):
-  mix          (1 − t)·A + t·B for every unordered pair and t = k/(R+1), k = 1..R     (the seed's set)
-  extrapolate  the same line beyond the parents: t = −T·k/R and t = 1 + T·k/R
-  add-diff     A + t·(B − C) for ordered triples of distinct members
-  crossover    per block either A's or B's coefficients (a random non-trivial block mask per draw)
+The operators that produce them live in `pool/operators/` (one file each, see the registry there); `generate`
+runs the chosen ones. Every candidate is a recipe over the pool's roots; spectral candidates first add a
+derived root (exact, see `derived.py`), so they are recipes "1 × that root".
 """
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from lib_stylemix.pool.algebra import KernelSpace
 from lib_stylemix.pool.recipe import Recipe
-from lib_stylemix.pool.settings import EvolveSettings
 
-MIX = "mix"
+if TYPE_CHECKING:
+    from lib_stylemix.pool.pool import Pool
+    from lib_stylemix.pool.settings import EvolveSettings
+
+MIX = "blend"
+ORTHOGONAL = "orthogonal"
+SPECTRAL = "spectral"
+SPLIT = "split"
 EXTRAPOLATE = "extrapolate"
 ADD_DIFFERENCE = "add-difference"
 CROSSOVER = "crossover"
 
 # Statuses a candidate can end a generation with.
 SCORED = "scored"          # valid, not among the selected
-SELECTED = "selected"      # chosen by the top-k rule (kept by evolve, suggested by propose)
+SELECTED = "selected"      # chosen by the selection rule (kept by evolve, suggested by propose)
 WEAK = "too-weak"          # ‖ΔW‖ below the strength band
 STRONG = "too-strong"      # ‖ΔW‖ above the strength band
 COPY = "copy"              # within tolerance of an existing pool member
@@ -49,7 +53,15 @@ class Candidate:
     novelty: float = 0.0
     legacy_average: float = 0.0
     score: float = 0.0
+    resolution: float = 0.0  # scores closer than this are ties (see `scores/registry.py`)
     status: str = SCORED
+    derived: Any = None  # the `DerivedRoot` a spectral candidate is made of
+    cell: tuple[int, int] | None = None  # archive cell (QD mode)
+    space: Any = field(repr=False, default=None)  # the scoring space of a derived candidate (its exact K rows)
+
+    @property
+    def parent_set(self) -> frozenset[int]:
+        return frozenset(self.parent_index)
 
     @property
     def recipe(self) -> Recipe:
@@ -60,6 +72,7 @@ class Candidate:
         recipe = self.recipe
         return {
             "kind": self.kind,
+            "operator": self.kind,
             "parents": list(self.parents),
             "params": self.params,
             "recipe": recipe.to_compact(root_index) if root_index is not None else recipe.to_json(),
@@ -69,76 +82,56 @@ class Candidate:
             "novelty": self.novelty,
             "legacy_average": self.legacy_average,
             "score": self.score,
+            "resolution": self.resolution,
             "status": self.status,
+            **({"derived": self.derived.to_json()} if self.derived is not None else {}),
+            **({"cell": list(self.cell)} if self.cell is not None else {}),
         }
 
 
 def generate(
     coefs: np.ndarray,
     names: list[str],
-    keys: tuple[str, ...],
-    blocks: tuple[str, ...],
+    space: KernelSpace,
     settings: EvolveSettings,
     rng: np.random.Generator,
-) -> list[Candidate]:
+    pool: Pool | None = None,
+) -> tuple[list[Candidate], KernelSpace, np.ndarray]:
     """All candidates of one generation from member coefficient stack `coefs` (members × blocks × roots).
 
-    Exploratory candidates beyond `settings.max_exploratory` are subsampled with `rng`; exact coefficient
-    duplicates (e.g. a crossover mask and its complement on swapped parents) are dropped, first one wins.
+    Runs `settings.active_operators` in registry order. Candidates of operators other than `blend` beyond
+    `settings.max_exploratory` are subsampled with `rng`; exact coefficient duplicates are dropped (first one
+    wins). Returns the candidates, the space they live in (the pool's, plus provisional derived roots) and
+    the member coefficients over that space.
     """
-    m = len(names)
-    pairs = list(itertools.combinations(range(m), 2))
+    from lib_stylemix.pool.operators import OPERATORS, OperatorInput
 
-    def make(kind: str, parents: tuple[int, ...], params: dict[str, Any], coef: np.ndarray) -> Candidate:
-        return Candidate(kind, tuple(names[i] for i in parents), parents, params, coef, keys, blocks)
-
-    out = []
-    ratios = [k / (settings.ratios + 1) for k in range(1, settings.ratios + 1)]
-    for a, b in pairs:
-        for t in ratios:
-            out.append(make(MIX, (a, b), {"ratio": t}, (1 - t) * coefs[a] + t * coefs[b]))
-
+    ctx = OperatorInput(coefs, names, space, settings, rng, pool)
+    out: list[Candidate] = []
     explore: list[Candidate] = []
-    if settings.extrapolate > 0:
-        steps = [settings.extrapolate * k / settings.ratios for k in range(1, settings.ratios + 1)]
-        for a, b in pairs:
-            for s in steps:
-                for t in (-s, 1 + s):
-                    explore.append(make(EXTRAPOLATE, (a, b), {"ratio": t}, (1 - t) * coefs[a] + t * coefs[b]))
-    if settings.add_difference:
-        for a, b, c in itertools.permutations(range(m), 3):
-            for t in settings.difference_scales:
-                explore.append(make(ADD_DIFFERENCE, (a, b, c), {"scale": t}, coefs[a] + t * (coefs[b] - coefs[c])))
-    if settings.crossover and len(blocks) >= 2:
-        for a, b in pairs:
-            for mask in _masks(len(blocks), settings.crossovers, rng):
-                chosen = mask[:, None]
-                coef = np.where(chosen, coefs[a], coefs[b])
-                params = {"from_first": [bl for bl, on in zip(blocks, mask, strict=False) if on]}
-                explore.append(make(CROSSOVER, (a, b), params, coef))
+    for entry in OPERATORS.entries():
+        if entry.name in settings.active_operators:
+            (out if entry.name == MIX else explore).extend(entry.run(ctx))
     if len(explore) > settings.max_exploratory:
         pick = np.sort(rng.choice(len(explore), size=settings.max_exploratory, replace=False))
         explore = [explore[i] for i in pick]
     out.extend(explore)
+    derived = [c for c in out if c.derived is not None]
+    if derived and pool is not None:
+        from lib_stylemix.pool.derived import augment
 
+        space = augment(pool, space, [c.derived for c in derived])
+        extra = len(space.keys) - coefs.shape[2]
+        coefs = np.pad(coefs, ((0, 0), (0, 0), (0, extra)))
+        for cand in out:
+            cand.coef = np.pad(cand.coef, ((0, 0), (0, extra)))
+            cand.keys = space.keys
+            if cand.derived is not None:
+                cand.coef[:, space.keys.index(cand.derived.key)] = 1.0
     unique, seen = [], set()
     for cand in out:
         key = (np.round(cand.coef, 9) + 0.0).tobytes()  # + 0.0 folds -0.0 into 0.0
         if key not in seen:
             seen.add(key)
             unique.append(cand)
-    return unique
-
-
-def _masks(n_blocks: int, count: int, rng: np.random.Generator) -> list[np.ndarray]:
-    """`count` distinct random block masks that are neither all-true nor all-false (fewer if n is tiny)."""
-    possible = 2**n_blocks - 2 if n_blocks < 62 else count
-    out: list[np.ndarray] = []
-    seen = set()
-    while len(out) < min(count, possible):
-        mask = rng.random(n_blocks) < 0.5
-        if mask.all() or not mask.any() or mask.tobytes() in seen:
-            continue
-        seen.add(mask.tobytes())
-        out.append(mask)
-    return out
+    return unique, space, coefs

@@ -20,24 +20,47 @@ CACHE_DIR = ".stylemix-cache"
 
 
 def register(subparsers: Any) -> None:
+    from lib_stylemix.pool import operators, scores, selection
+
     evolve = subparsers.add_parser(
-        "evolve", help="evolve a pool of LoRAs: generate recipes, score them from the kernel, keep the top k",
-        description="Each iteration generates candidate recipes from the pool (pair mixes, optionally "
-                    "extrapolation, add-difference and per-block crossover), scores them from the pool kernel "
-                    "K without materialising them, keeps the best K, and writes the kept ones into --out.")
+        "evolve", help="evolve a pool of LoRAs: generate recipes, score them from the kernel, keep a diverse set",
+        description="Each iteration generates candidate recipes from the pool with the chosen operators, scores "
+                    "them from the pool kernel K without materialising them, keeps a diverse set (or fills a "
+                    "quality-diversity archive), and writes the kept ones into --out. See docs/evolve.md.")
     evolve.add_argument("files", nargs="*", metavar="FILE", help="LoRA files, folders or glob patterns")
     evolve.add_argument("--out", required=True, type=Path, help="folder for kept LoRAs, report, figures, state")
     evolve.add_argument("--iterations", type=int, default=1, help="generations to run (default 1)")
     evolve.add_argument("--ratios", type=int, help="R pair ratios k/(R+1), k=1..R (default 1: just 0.5)")
     evolve.add_argument("--keep", type=int, help="candidates kept per generation (default 1)")
-    evolve.add_argument("--score", choices=("novelty", "legacy-average"), help="ranking score (default novelty)")
+    evolve.add_argument("--score", choices=scores.names(),
+                        help="; ".join(f"{e.name}: {e.help}" for e in scores.SCORES.entries())
+                        + f" (default {scores.DEFAULT})")
+    evolve.add_argument("--select", choices=selection.names(),
+                        help="; ".join(f"{e.name}: {e.help}" for e in selection.SELECTIONS.entries())
+                        + f" (default {selection.DEFAULT})")
+    evolve.add_argument("--per-parents", type=int, metavar="N",
+                        help="at most N kept children per parent set and generation (default 1; 0: no limit)")
+    evolve.add_argument("--operators", metavar="LIST",
+                        help="comma-separated operators or 'all': " + "; ".join(
+                            f"{e.name}: {e.help}" for e in operators.OPERATORS.entries())
+                        + f" (default {','.join(operators.DEFAULT)})")
+    _add_param_options(evolve)
+    evolve.add_argument("--archive", action="store_true", default=None,
+                        help="quality-diversity mode: a MAP-Elites grid on two pool-map axes; keeps new cell elites")
+    evolve.add_argument("--archive-bins", type=int, metavar="N", help="cells per archive axis (default 6)")
+    evolve.add_argument("--archive-poles", nargs=2, metavar=("A", "B"),
+                        help="archive axes: how much of member A's and of member B's style (default: pool map)")
     evolve.add_argument("--extrapolate", type=float, metavar="T",
                         help="also ratios beyond the parents, up to T outside [0, 1] (default off)")
     evolve.add_argument("--add-difference", action="store_true", default=None,
                         help="also A + t·(B − C) for t in 0.5, 1")
     evolve.add_argument("--crossover", action="store_true", default=None,
                         help="also per-block crossovers (blocks from one parent, the rest from another)")
-    evolve.add_argument("--max-rank", type=int, help="rank of written LoRAs (default: largest parent rank)")
+    evolve.add_argument("--max-rank", type=int,
+                        help="fixed rank of written LoRAs (default: as large as needed to keep --energy)")
+    evolve.add_argument("--energy", type=float, help="share of ‖ΔW‖² a written child keeps at least (default 0.99)")
+    evolve.add_argument("--rank-cap", type=int, help="never write a rank above this (warns with the resulting error)")
+    evolve.add_argument("--max-file-mb", type=float, help="never write a file above this size (warns likewise)")
     evolve.add_argument("--max-pool-size", type=int, help="evict the least novel members beyond this size")
     evolve.add_argument("--strength-band", type=float, nargs=2, metavar=("LOW", "HIGH"),
                         help="keep candidates with LOW·min ≤ ‖ΔW‖/parent norm ≤ HIGH·max (default 0.5 2)")
@@ -62,6 +85,44 @@ def register(subparsers: Any) -> None:
 
 
 # ----- shared helpers ----------------------------------------------------------------------------------------
+
+# Registry parameters that already have an option of their own above.
+_OWN_OPTIONS = {"ratios", "extrapolate", "knn"}
+
+
+def _add_param_options(parser: Any) -> None:
+    """One option per parameter the registries declare (`--orthogonal-scales 1 1.5`, `--spectral-sigma 0.7`…)."""
+    from lib_stylemix.pool import operators, scores, selection
+    from lib_stylemix.pool.settings import TUPLE_FIELDS, EvolveSettings
+
+    defaults = EvolveSettings()
+    seen = set(_OWN_OPTIONS)
+    for registry in (scores.SCORES, selection.SELECTIONS, operators.OPERATORS):
+        for entry in registry.entries():
+            for p in entry.params:
+                if p.field in seen:
+                    continue
+                seen.add(p.field)
+                default = getattr(defaults, p.field)
+                kind = int if isinstance(default, int) else float
+                parser.add_argument(f"--{p.field.replace('_', '-')}", type=kind, dest=p.field,
+                                    nargs="+" if p.field in TUPLE_FIELDS else None,
+                                    help=f"{entry.name}: {p.help}, in [{p.low:g}, {p.high:g}] (default {default})")
+    parser.add_argument("--knn", type=int, help="knn-novelty: k nearest archive entries (default 3)")
+
+
+def _param_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    from lib_stylemix.pool import operators, scores, selection
+    from lib_stylemix.pool.settings import TUPLE_FIELDS
+
+    out: dict[str, Any] = {}
+    for registry in (scores.SCORES, selection.SELECTIONS, operators.OPERATORS):
+        for entry in registry.entries():
+            for p in entry.params:
+                value = getattr(args, p.field, None)
+                if p.field not in _OWN_OPTIONS | {"knn"} and value is not None:
+                    out[p.field] = tuple(value) if p.field in TUPLE_FIELDS else value
+    return out
 
 
 @contextlib.contextmanager
@@ -91,7 +152,8 @@ def _sigint_cancels(flag: Any) -> Iterator[None]:
 def _kept_json(gen: Any, pool: Any) -> list[dict[str, Any]]:
     names = pool.root_names()
     return [{"name": m.name, "path": str(m.path) if m.path else None, "recipe": m.recipe.to_json(names),
-             "score": m.score, "retained_energy": m.retained_energy} for m in gen.kept]
+             "score": m.score, "retained_energy": m.retained_energy, "operator": m.origin.get("operator"),
+             "parents": list(m.parents), "relative_error": m.origin.get("relative_error")} for m in gen.kept]
 
 
 def _check_outputs(out: Path, resuming_here: bool) -> None:
@@ -132,11 +194,19 @@ def _evolve(args: argparse.Namespace) -> int:
     _check_outputs(out, resuming_here)
     cache_dir = args.cache_dir or out / CACHE_DIR
     progress = ConsoleProgress(interval=2.0, headlines=False)
+    from lib_stylemix.pool.settings import parse_operators
+
     overrides = {
         "iterations": args.iterations, "ratios": args.ratios, "keep": args.keep, "score": args.score,
+        "select": args.select, "per_parents": args.per_parents, "knn": args.knn,
+        "operators": parse_operators(args.operators) if args.operators else None,
         "extrapolate": args.extrapolate, "add_difference": args.add_difference, "crossover": args.crossover,
-        "max_rank": args.max_rank, "max_pool_size": args.max_pool_size, "seed": args.seed,
+        "archive": args.archive, "archive_bins": args.archive_bins,
+        "archive_poles": tuple(args.archive_poles) if args.archive_poles else None,
+        "max_rank": args.max_rank, "energy": args.energy, "rank_cap": args.rank_cap, "max_file_mb": args.max_file_mb,
+        "max_pool_size": args.max_pool_size, "seed": args.seed,
         "strength_band": tuple(args.strength_band) if args.strength_band else None,
+        **_param_overrides(args),
     }
     if args.resume is not None:
         pool, doc = Pool.resume(args.resume, cache_dir=cache_dir, progress=progress)
@@ -157,7 +227,8 @@ def _evolve(args: argparse.Namespace) -> int:
     extra = {"settings": settings.to_json(), "seed": settings.seed}
 
     def on_generation(gen: Any) -> None:
-        kept = ", ".join(f"{m.name} ({m.score:.3f})" for m in gen.kept) or "nothing"
+        kept = ", ".join(f"{m.name} ({m.origin.get('operator', '?')}, {settings.score} {_fmt(m)})"
+                         for m in gen.kept) or "nothing"
         say(f"generation {gen.index}: {len(gen.candidates)} candidates, kept {kept} [{gen.seconds:.1f}s]")
         pool.snapshot(state_path, extra)
 
@@ -165,14 +236,15 @@ def _evolve(args: argparse.Namespace) -> int:
     with _sigint_cancels(flag):
         # Kept recipes an interrupted run had not written yet are written first.
         for member in [m for m in pool.members if m.kind == "recipe" and m.path is None]:
-            pool.save_recipe(member.name, out, max_rank=settings.max_rank, score_kind=settings.score,
-                             progress=progress, cancel=flag)
-        result = evolve(pool, settings, progress, flag, save_to=out, on_generation=on_generation)
+            pool.save_recipe(member.name, out, settings=settings, progress=progress, cancel=flag, on_plan=_say_plan)
+        result = evolve(pool, settings, progress, flag, save_to=out, on_generation=on_generation, on_save=_say_plan)
     pool.snapshot(state_path, extra)
     report = write_report(out / REPORT_NAME, build_report(pool, result, extra), overwrite=resuming_here)
-    figures = write_figures(pool, out / FIGURE_DIR, overwrite=resuming_here)
+    figures = write_figures(pool, out / FIGURE_DIR, overwrite=resuming_here, archive=result.archive)
     if result.cancelled:
         raise CancelledError(f"stopped after generation {pool.generation}; resume with --resume {state_path}")
+    if result.archive is not None:
+        say(f"archive: {len(result.archive.cells)} of {settings.archive_bins ** 2} cells filled")
     say(f"report: {report}\nfigures: {out / FIGURE_DIR}")
     if args.json:
         emit_json({
@@ -184,6 +256,20 @@ def _evolve(args: argparse.Namespace) -> int:
             "skipped": [s.to_json() for s in pool.skipped],
         })
     return 0
+
+
+def _fmt(member: Any) -> str:
+    """A kept member's score with the decimals its resolution supports."""
+    from lib_stylemix.pool.scores import digits
+
+    if member.score is None:
+        return "?"
+    return f"{member.score:.{digits(float(member.origin.get('resolution') or 0.0))}f}"
+
+
+def _say_plan(plan: Any) -> None:
+    """Before a child is written: its rank, retained energy and relative ΔW error (and any size-cap warning)."""
+    say(f"saving {plan.describe()}")
 
 
 # ----- demo ----------------------------------------------------------------------------------------------------
@@ -204,7 +290,11 @@ def _demo(args: argparse.Namespace) -> int:
     say(f"compared {len(summary['compared'])} LoRAs from {summary['source']}; most different pair: "
         f"{far['a']} ↔ {far['b']} (‖ΔW_a − ΔW_b‖ = {far['distance']:.4g})")
     for kept in summary["kept"]:
-        say(f"kept {kept['name']} (novelty {kept['score']:.3f})")
+        say(f"kept {kept['name']} ({kept['operator']}, {summary['score']} {kept['score']:.{kept['digits']}f})")
+    for cell in summary["archive"]["cells"]:
+        who = cell["name"] or "(not kept)"
+        say(f"archive cell {tuple(cell['cell'])}: {cell['operator']} of {' + '.join(cell['parents'])} "
+            f"score {cell['score']:.3g} → {who}")
     say(f"compare heatmap: {summary['compare_heatmap']}")
     say(f"evolve report:   {summary['report']}")
     say(f"figures:         {', '.join(summary['figures'].values())}")

@@ -19,7 +19,10 @@ from lib_stylemix.seams import NullProgress, Progress
 DEMO_MARKER = ".stylemix-demo"
 EXAMPLE_DIR = "example-pool"
 EVOLVED_DIR = "evolved"
-DEMO_SETTINGS = {"iterations": 2, "ratios": 3, "keep": 2, "crossover": True, "extrapolate": 0.25, "seed": 0}
+# The linear operators (spectral reads every file each generation: too slow for a few-second tour) and the
+# QD archive.
+DEMO_SETTINGS = {"iterations": 2, "ratios": 3, "keep": 2, "seed": 0, "extrapolate": 0.25, "archive": True,
+                 "operators": ("blend", "orthogonal", "split", "crossover")}
 
 
 def run_demo(out: str | Path, *, lora_dir: str | Path | None = None,
@@ -29,6 +32,7 @@ def run_demo(out: str | Path, *, lora_dir: str | Path | None = None,
     from lib_stylemix.pool.figures import heatmap_figure, save_png
     from lib_stylemix.pool.pool import Pool
     from lib_stylemix.pool.report import build_report, write_figures, write_report
+    from lib_stylemix.pool.scores import digits
     from lib_stylemix.pool.settings import EvolveSettings
 
     progress = progress or NullProgress()
@@ -61,7 +65,7 @@ def run_demo(out: str | Path, *, lora_dir: str | Path | None = None,
     extra = {"settings": settings.to_json(), "seed": settings.seed, "source": str(source)}
     report = write_report(out / "evolve-report.json", build_report(pool, result, extra), overwrite=True)
     pool.snapshot(out / "evolve-state.json", extra)
-    figures = write_figures(pool, out / "figures", overwrite=True)
+    figures = write_figures(pool, out / "figures", overwrite=True, archive=result.archive)
     return {
         "source": str(source),
         "pool": pool.names,
@@ -73,7 +77,11 @@ def run_demo(out: str | Path, *, lora_dir: str | Path | None = None,
         "state": str(out / "evolve-state.json"),
         "figures": {k: str(v) for k, v in figures.items()},
         "evolved_dir": str(out / EVOLVED_DIR),
-        "kept": [{"name": m.name, "path": str(m.path), "score": m.score} for m in result.kept],
+        "score": settings.score,
+        "kept": [{"name": m.name, "path": str(m.path), "score": m.score, "operator": m.origin.get("operator"),
+                  "digits": digits(float(m.origin.get("resolution") or 0.0)), "retained_energy": m.retained_energy}
+                 for m in result.kept],
+        "archive": result.archive.to_json(pool.root_names()) if result.archive is not None else {"cells": []},
         "seconds": round(time.monotonic() - started, 2),
     }
 

@@ -1,8 +1,6 @@
-"""The evolve loop: generate → score → keep top k → add to the pool, repeated; plus its human-in-the-loop half.
+"""The evolve loop: generate → score → select (or fill the archive) → add to the pool, repeated; plus its
+human-in-the-loop half.
 
-`propose` stops after scoring (the UI shows the candidates, the person picks), `accept` adds a selection, and
-`evolve` chains them. Generation g draws its random numbers from `default_rng([seed, g])`, so a run resumed
-from a snapshot after generation g continues exactly like an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -15,10 +13,12 @@ from pathlib import Path
 import numpy as np
 
 from lib_stylemix.errors import CancelledError
+from lib_stylemix.pool.archive import Archive
 from lib_stylemix.pool.candidates import SELECTED, Candidate, generate
 from lib_stylemix.pool.members import RECIPE, Member, recipe_name
 from lib_stylemix.pool.pool import Pool
-from lib_stylemix.pool.scoring import mark_duplicates, member_novelty, score_candidates, select_top
+from lib_stylemix.pool.saving import SavePlan
+from lib_stylemix.pool.scoring import Reference, mark_duplicates, member_novelty, score_candidates, select
 from lib_stylemix.pool.settings import EvolveSettings
 from lib_stylemix.seams import CancelToken, NeverCancel, NullProgress, Progress
 
@@ -39,6 +39,7 @@ class Generation:
 class EvolveResult:
     generations: list[Generation]
     cancelled: bool = False
+    archive: Archive | None = None
 
     @property
     def kept(self) -> list[Member]:
@@ -52,10 +53,12 @@ def propose(
     progress: Progress | None = None,
     cancel: CancelToken | None = None,
     stage: str | None = None,
+    archive: Archive | None = None,
 ) -> list[Candidate]:
-    """Scored candidates for the pool's next generation; the top-k suggestions have status `selected`.
+    """Scored candidates for the pool's next generation; the suggested ones have status `selected`.
 
-    The pool is not changed. `stage` prefixes the progress text (default "generation g: scoring").
+    With an `archive`, valid candidates first compete for its cells and the selection rule picks among the
+    new elites. The pool is not changed (the archive is). `stage` prefixes the progress text.
     """
     generation = pool.generation + 1
     rng = np.random.default_rng([settings.seed, generation])
@@ -64,11 +67,17 @@ def propose(
     names = [m.name for m in members]
     if len(members) < 2:
         return []
-    candidates = generate(coefs, names, pool.space.keys, pool.space.blocks, settings, rng)
-    score_candidates(pool.space, candidates, coefs, names, settings, progress or NullProgress(),
-                     cancel or NeverCancel(), stage=stage or f"generation {generation}: scoring")
-    mark_duplicates(pool.space, candidates, settings.dedupe_tol)
-    select_top(candidates, settings.keep)
+    candidates, space, coefs = generate(coefs, names, pool.space, settings, rng, pool)
+    history = np.stack([m.recipe.dense(space.keys, space.blocks) for m in pool.history.values()])
+    scale = score_candidates(space, candidates, Reference(coefs, names, history), settings,
+                             progress or NullProgress(), cancel or NeverCancel(),
+                             stage=stage or f"generation {generation}: scoring")
+    mark_duplicates(space, candidates, settings.dedupe_tol, scale.feats)
+    among = archive.offer(space, candidates, generation) if archive is not None else None
+    select(space, candidates, settings, scale, among)
+    for cand in candidates:
+        if cand.derived is not None:
+            cand.space = space
     return candidates
 
 
@@ -78,6 +87,8 @@ def accept(pool: Pool, selected: list[Candidate]) -> list[Member]:
     kept = []
     for cand in selected:
         parents = [pool.history[p] for p in cand.parents if p in pool.history]  # a parent may be renamed since
+        if cand.derived is not None:
+            pool.adopt_derived(cand.derived, cand.space)
         recipe = cand.recipe
         member = Member(
             name=recipe_name(recipe, parents),
@@ -86,8 +97,9 @@ def accept(pool: Pool, selected: list[Candidate]) -> list[Member]:
             parents=cand.parents,
             generation=generation,
             score=cand.score,
-            origin={"kind": cand.kind, **cand.params, "novelty": cand.novelty,
-                    "legacy_average": cand.legacy_average},
+            origin={"kind": cand.kind, "operator": cand.kind, **cand.params, "novelty": cand.novelty,
+                    "legacy_average": cand.legacy_average, "nearest_distance": cand.nearest_distance,
+                    "resolution": cand.resolution},
         )
         kept.append(pool.add_recipe(member))
     pool.generation = generation
@@ -113,6 +125,7 @@ def evolve(
     *,
     save_to: str | Path | None = None,
     on_generation: Callable[[Generation], None] | None = None,
+    on_save: Callable[[SavePlan], None] | None = None,
 ) -> EvolveResult:
     """Run `settings.iterations` generations on `pool` (in place).
 
@@ -123,6 +136,9 @@ def evolve(
     progress = progress or NullProgress()
     cancel = cancel or NeverCancel()
     result = EvolveResult([])
+    if settings.archive and len(pool) >= 2:
+        result.archive = Archive.build(pool.space, [m.recipe for m in pool.members], pool.names,
+                                       settings.archive_bins, settings.archive_poles)
     run_start = time.monotonic()
     for i in range(settings.iterations):
         start = time.monotonic()
@@ -133,16 +149,17 @@ def evolve(
         try:
             if cancel.cancelled():
                 raise CancelledError("evolve stopped before the next generation")
-            candidates = propose(pool, settings, progress=progress, cancel=cancel, stage=stage)
+            candidates = propose(pool, settings, progress=progress, cancel=cancel, stage=stage,
+                                 archive=result.archive)
             selected = [c for c in candidates if c.status == SELECTED]
             kept = accept(pool, selected)
+            _name_elites(result.archive, selected, kept)
             gen = Generation(pool.generation, candidates, kept)
             result.generations.append(gen)
             if save_to is not None:
                 for member in kept:
-                    gen.saved[member.name] = pool.save_recipe(member.name, save_to, max_rank=settings.max_rank,
-                                                              score_kind=settings.score, progress=progress,
-                                                              cancel=cancel)
+                    gen.saved[member.name] = pool.save_recipe(member.name, save_to, settings=settings,
+                                                              progress=progress, cancel=cancel, on_plan=on_save)
         except CancelledError:
             result.cancelled = True
             break
@@ -153,3 +170,13 @@ def evolve(
         if not candidates:
             break
     return result
+
+
+def _name_elites(archive: Archive | None, selected: list[Candidate], kept: list[Member]) -> None:
+    """Archive cells whose elite joined the pool record the member's name."""
+    if archive is None:
+        return
+    for cand, member in zip(selected, kept, strict=True):
+        elite = archive.cells.get(cand.cell) if cand.cell is not None else None
+        if elite is not None and elite.recipe == cand.recipe:
+            elite.name = member.name

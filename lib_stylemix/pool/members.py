@@ -67,9 +67,10 @@ def short_token(member: Member, length: int = 6) -> str:
     words = [w for w in re.split(r"[^A-Za-z0-9]+", member.name) if w]
     if not words:
         return member.recipe.digest()[:length]
-    # First and last word keep "synthetic_style_04" apart from "synthetic_style_05" ("synt04").
-    token = words[0][: length - min(len(words[-1]), length // 2)] + words[-1][: length // 2] if len(words) > 1 \
-        else words[0]
+    # First word plus the numbers keep "synthetic_style_04" apart from "…_05" ("synt04") and "style_3_0" from
+    # "style_0_3" ("styl30" / "styl03"); without numbers the last word stands in.
+    tail = "".join(w for w in words[1:] if w.isdigit())[-(length // 2):] or words[-1][: length // 2]
+    token = words[0][: length - len(tail)] + tail if len(words) > 1 else words[0]
     return token[:length]
 
 

@@ -36,6 +36,7 @@ class RootFile:
     path: Path | None = None
     lora: Any = None
     rank: int | None = None
+    derived: Any = None  # a `derived.DerivedRoot` (spectral mutation), computed from the other roots
 
 
 @dataclass
@@ -127,7 +128,7 @@ class Pool:
         from lib_stylemix.lora import check_same_arch
         from lib_stylemix.lora.batch_open import open_many
 
-        if any(r.lora is None for r in self.roots.values()):
+        if any(r.lora is None and r.derived is None for r in self.roots.values()):
             raise StyleMixError("this pool was built from a kernel only; files cannot be added to it")
         batch = open_many(sources, strict=strict)
         self.skipped = list(batch.skipped)
@@ -178,6 +179,21 @@ class Pool:
         member.name = self._unique(member.name)
         self._add_member(member)
         return member
+
+    def adopt_derived(self, root: Any, space: KernelSpace | None = None) -> str:
+        """Make a derived root (`derived.DerivedRoot`) part of the pool; K rows from `space` when it has them."""
+        from lib_stylemix.pool.derived import augment
+
+        if root.key in self.roots:
+            return root.key
+        if space is not None and root.key in space.keys:
+            keep = [space.keys.index(k) for k in (*self.space.keys, root.key)]
+            self.space = KernelSpace(tuple(space.keys[i] for i in keep), space.blocks,
+                                     space.by_block[:, keep][:, :, keep])
+        else:
+            self.space = augment(self, self.space, [root])
+        self.roots[root.key] = RootFile(root.key, root.name, derived=root)
+        return root.key
 
     def remove(self, name: str) -> Member:
         """Forget a member. Its file (if any) is left alone; recipes built on it keep working."""
@@ -265,7 +281,7 @@ class Pool:
         """Fill K for old ∪ new roots from the cache, computing only the pairs it lacks."""
         from lib_stylemix.lora import block_names, cross_kernel, kernel
 
-        old = [r.lora for r in self.roots.values()]
+        old = [r.lora for r in self.roots.values() if r.lora is not None]
         files = old + new
         keys = [f.model_hash for f in files]
         total, by_block = self.cache.get(keys)
@@ -289,6 +305,11 @@ class Pool:
         order = tuple(block_names(self.arch)) if self.arch else ()
         self.block_order = order
         self.space = KernelSpace.build(tuple(keys), total, by_block, order)
+        derived = [r.derived for r in self.roots.values() if r.derived is not None]
+        if derived:  # K rows of derived roots are recomputed from factors (never cached)
+            from lib_stylemix.pool.derived import augment
+
+            self.space = augment(self, self.space, derived)
 
     # ----- saving ---------------------------------------------------------------------------------------------
 
@@ -299,16 +320,21 @@ class Pool:
         *,
         max_rank: int | None = None,
         dtype: str = "fp16",
-        score_kind: str | None = None,
+        settings: Any = None,
         progress: Progress | None = None,
         cancel: CancelToken | None = None,
+        on_plan: Any = None,
     ) -> Path:
-        """Materialise a recipe member as `<folder>/<name>.safetensors` (see `saving.save_member`)."""
-        from lib_stylemix.pool.saving import save_member
+        """Materialise a recipe member as `<folder>/<name>.safetensors` (see `saving.save_member`); `settings`
+        (an `EvolveSettings`) gives the energy target, rank / size caps and score name."""
+        from lib_stylemix.pool.saving import SaveOptions, save_member
 
-        member = self.member(name)
-        return save_member(self, member, Path(folder), max_rank=max_rank, dtype=dtype, score_kind=score_kind,
-                           progress=progress or NullProgress(), cancel=cancel or NeverCancel())
+        options = SaveOptions(max_rank=max_rank, dtype=dtype)
+        if settings is not None:
+            options = SaveOptions(energy=settings.energy, max_rank=settings.max_rank, rank_cap=settings.rank_cap,
+                                  max_file_mb=settings.max_file_mb, dtype=dtype, score_kind=settings.score)
+        return save_member(self, self.member(name), Path(folder), options, progress or NullProgress(),
+                           cancel or NeverCancel(), on_plan)
 
     # ----- snapshot -----------------------------------------------------------------------------------------
 
@@ -319,7 +345,8 @@ class Pool:
             "version": 1,
             "arch": self.arch,
             "generation": self.generation,
-            "roots": [{"key": r.key, "name": r.name, "path": str(r.path) if r.path else None}
+            "roots": [{"key": r.key, "name": r.name, "path": str(r.path) if r.path else None,
+                       **({"derived": r.derived.to_json()} if r.derived is not None else {})}
                       for r in self.roots.values()],
             "members": self.names,
             "lineage": [m.to_json(names) for m in self.history.values()],
@@ -348,7 +375,7 @@ class Pool:
         if not isinstance(doc, dict) or doc.get("format") != SNAPSHOT_FORMAT:
             raise StyleMixError(f"{path}: not a StyleMix pool snapshot")
         pool = Pool(cache=KernelCache(cache_dir))
-        roots = doc.get("roots") or []
+        roots = [r for r in doc.get("roots") or [] if "derived" not in r]
         missing = [r for r in roots if not r.get("path") or not Path(r["path"]).is_file()]
         if missing:
             gone = ", ".join(str(r.get("path")) for r in missing)
@@ -368,6 +395,11 @@ class Pool:
         return pool
 
     def _restore(self, doc: Mapping[str, Any], path: Path) -> None:
+        from lib_stylemix.pool.derived import DerivedRoot
+
+        for r in doc.get("roots") or []:
+            if "derived" in r and r["key"] not in self.roots:
+                self.adopt_derived(DerivedRoot.from_json(r["derived"]))
         by_key = {r["key"]: r for r in doc.get("roots") or []}
         changed = [r["path"] or r["name"] for k, r in by_key.items() if k not in self.roots]
         if changed:

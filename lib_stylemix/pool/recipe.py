@@ -103,11 +103,14 @@ class Recipe:
         return {"blocks": list(self.blocks), "terms": terms}
 
     def to_compact(self, root_index: Mapping[str, int]) -> list[list[Any]]:
-        """Small form for reports with thousands of candidates: `[[root index, weight or per-block list]…]`."""
+        """Small form for reports with thousands of candidates: `[[root index, weight or per-block list]…]`.
+
+        A root outside `root_index` (a derived root that was scored but not kept) is named by its key.
+        """
         out: list[list[Any]] = []
         for key, coefs in self.terms:
             uniform = max(coefs) - min(coefs) <= ZERO
-            out.append([root_index[key], coefs[0] if uniform else list(coefs)])
+            out.append([root_index.get(key, key), coefs[0] if uniform else list(coefs)])
         return out
 
     @staticmethod

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from lib_stylemix.fsutil import write_atomic
+from lib_stylemix.pool.archive import Archive
 from lib_stylemix.pool.evolve import EvolveResult
 from lib_stylemix.pool.pool import Pool
 
@@ -48,6 +49,7 @@ def build_report(pool: Pool, result: EvolveResult | None, extra: Mapping[str, An
                       "cosine": _rows(pool.distances("cosine"))},
         "generations": generations,
         "cancelled": bool(result.cancelled) if result else False,
+        "archive": result.archive.to_json(names) if result is not None and result.archive is not None else None,
         "lineage": [m.to_json(names) for m in pool.history.values()],
         **(dict(extra) if extra else {}),
     }
@@ -64,8 +66,10 @@ def _path(pool: Pool, key: str) -> str | None:
     return str(root.path) if root is not None and root.path is not None else None
 
 
-def write_figures(pool: Pool, folder: str | Path, *, overwrite: bool = False) -> dict[str, Path]:
-    """Heatmap of the current members, pool map and lineage tree of everything the pool ever held."""
+def write_figures(pool: Pool, folder: str | Path, *, overwrite: bool = False,
+                  archive: Archive | None = None) -> dict[str, Path]:
+    """Heatmap of the current members, pool map and lineage tree of everything the pool ever held, and the
+    QD archive's grid when there is one."""
     from lib_stylemix.pool.figures import heatmap_figure, lineage_figure, pool_map_figure, save_png
 
     folder = Path(folder)
@@ -86,6 +90,10 @@ def write_figures(pool: Pool, folder: str | Path, *, overwrite: bool = False) ->
     fig = lineage_figure([m.name for m in everyone], [m.parents for m in everyone], generations,
                          [m.name in current for m in everyone])
     out["lineage"] = save_png(fig, folder / "lineage.png", overwrite=overwrite)
+    if archive is not None:
+        from lib_stylemix.pool.archive_figure import archive_figure
+
+        out["archive"] = save_png(archive_figure(archive), folder / "archive.png", overwrite=overwrite)
     return out
 
 

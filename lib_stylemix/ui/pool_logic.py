@@ -45,6 +45,8 @@ class PoolSession:
     candidates: list[Candidate] = field(default_factory=list)
     job: SessionJob = field(default_factory=SessionJob)
     busy: threading.Lock = field(default_factory=threading.Lock)
+    archive: Any = None  # the QD archive of the last Run evolve (`pool.archive.Archive`)
+    choices: list[dict[str, Any]] = field(default_factory=list)  # the person's keep / reject decisions
 
     def require_pool(self, need: int = 1) -> Pool:
         if self.pool is None or len(self.pool) < need:
@@ -254,6 +256,8 @@ def evolve_settings(**values: Any) -> EvolveSettings:
     for key in ("max_pool_size", "max_rank"):
         if key in values:
             values[key] = int(values[key]) if values[key] else None
+    if "operators" in values:
+        values["operators"] = tuple(values["operators"] or ())
     return EvolveSettings(**values)
 
 
@@ -308,7 +312,14 @@ def keep_candidates(session: PoolSession, indices: Sequence[int]) -> str:
     if not indices:
         raise StyleMixError("give the # of the candidate(s) to keep")
     chosen = [candidate(session, i) for i in dict.fromkeys(indices)]
+    rejected = [c for c in session.candidates if c.status == "selected" and c not in chosen]
     kept = accept(pool, chosen)
+    decision = {"generation": pool.generation, "kept": [m.name for m in kept],
+                "rejected": [{"operator": c.kind, "parents": list(c.parents), "params": c.params} for c in rejected]}
+    session.choices.append(decision)
+    for member in kept:  # lands in the lineage, the snapshot and the saved file's metadata
+        member.origin["chosen_by"] = "person"
+        member.origin["rejected_suggestions"] = decision["rejected"]
     session.candidates = []
     return (f"Kept {', '.join(m.name for m in kept)} (generation {pool.generation}, in memory). "
             "Save them to write LoRA files.")
@@ -322,6 +333,7 @@ def run_evolve(session: PoolSession, settings: EvolveSettings, *, progress: Prog
     pool = session.require_pool(2)
     result = evolve(pool, settings, progress, cancel)
     session.candidates = []
+    session.archive = result.archive
     names = pool.root_names()
     rows = [[gen.index, m.name, m.origin.get("kind", ""), " · ".join(m.parents),
              round(float(m.score or 0.0), 5), m.recipe.describe(names)]
@@ -331,6 +343,15 @@ def run_evolve(session: PoolSession, settings: EvolveSettings, *, progress: Prog
     text = (f"Evolve {state}: {len(result.generations)} generation(s), {len(rows)} member(s) kept in memory"
             + (f", {evicted} evicted" if evicted else "") + ". Save the ones you want as files.")
     return text, rows
+
+
+def archive_image(session: PoolSession) -> Image.Image | None:
+    """The last run's QD archive as a picture (None when the run had no archive)."""
+    from lib_stylemix.pool.archive_figure import archive_figure
+
+    if session.archive is None:
+        return None
+    return figure_image(archive_figure(session.archive))
 
 
 def unsaved_names(pool: Pool | None) -> list[str]:
@@ -372,6 +393,32 @@ def stacking_loras(session: PoolSession, index: int, lora_folder: Path) -> list[
     pool = session.require_pool(2)
     cand = candidate(session, index)
     return ops.prompt_stack(pool, cand.recipe, lora_folder, f"candidate #{index} ({cand.kind})")
+
+
+PREVIEW_PREFIX = "stylemix_preview_"
+
+
+def preview_loras(session: PoolSession, index: int, lora_folder: Path, *, progress: Progress,
+                  cancel: CancelToken) -> tuple[list[tuple[str, float]], Path | None]:
+    """Tags that render candidate `index`, and the temporary file they need (None for prompt stacking).
+
+    One weight per file: exact `<lora:a:w1> <lora:b:w2>` stacking. Per-block weights (orthogonal, split,
+    crossover) or a derived root (spectral) cannot be tags: the candidate is written, energy ≥ 0.99, as
+    `stylemix_preview_<hash>.safetensors` in the LoRA folder; the caller deletes it after rendering.
+    """
+    from lib_stylemix.pool.members import RECIPE, Member
+    from lib_stylemix.pool.saving import SaveOptions, save_member
+
+    cand = candidate(session, index)
+    if cand.derived is None and cand.recipe.uniform:
+        return stacking_loras(session, index, lora_folder), None
+    pool = session.require_pool(2)
+    if cand.derived is not None:
+        pool.adopt_derived(cand.derived, cand.space)
+    member = Member(f"{PREVIEW_PREFIX}{cand.recipe.digest()[:8]}", cand.recipe, kind=RECIPE, parents=cand.parents,
+                    origin={"operator": cand.kind, "preview": True})
+    path = save_member(pool, member, lora_folder, SaveOptions(), progress, cancel)
+    return [(path.stem, 1.0)], path
 
 
 def render_previews(

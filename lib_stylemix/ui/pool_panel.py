@@ -23,12 +23,14 @@ from lib_stylemix.ui.common import (
 )
 from lib_stylemix.ui.host import Host
 
-SCORE_CHOICES = ["novelty", "legacy-average"]
-
 
 def build_pool_panel(host: Host, session: Any = None) -> None:
     """Add the Pool panel to the enclosing Blocks; `session` is a `gr.State` it may share with other panels."""
     import gradio as gr
+
+    from lib_stylemix.pool import operators as evolve_operators
+    from lib_stylemix.pool import scores as evolve_scores
+    from lib_stylemix.pool import selection as evolve_selection
 
     session = session if session is not None else gr.State(None)
     gr.Markdown(
@@ -95,12 +97,19 @@ def build_pool_panel(host: Host, session: Any = None) -> None:
                 keep = gr.Slider(1, 10, value=2, step=1, label="Keep per generation", elem_id="stylemix_pool_keep")
                 seed = gr.Number(label="Evolve seed", value=0, precision=0, elem_id="stylemix_pool_seed")
             with gr.Row():
-                score = gr.Radio(SCORE_CHOICES, value="novelty", label="Score", elem_id="stylemix_pool_score")
+                score = gr.Radio(list(evolve_scores.names()), value=evolve_scores.DEFAULT, label="Score",
+                                 elem_id="stylemix_pool_score")
                 extrapolate = gr.Slider(0.0, 1.0, value=0.0, step=0.05, label="Extrapolate beyond parents",
                                         elem_id="stylemix_pool_extrapolate")
                 add_difference = gr.Checkbox(label="Add-difference A + t·(B − C)", value=False,
                                              elem_id="stylemix_pool_add_difference")
                 crossover = gr.Checkbox(label="Per-block crossover", value=False, elem_id="stylemix_pool_crossover")
+            with gr.Row():
+                operators = gr.CheckboxGroup(list(evolve_operators.names()), value=list(evolve_operators.DEFAULT),
+                                             label="Operators (see docs/evolve.md)", elem_id="stylemix_pool_operators")
+                select_rule = gr.Radio(list(evolve_selection.names()), value=evolve_selection.DEFAULT,
+                                       label="Selection", elem_id="stylemix_pool_select")
+                archive = gr.Checkbox(label="Quality–diversity archive", value=False, elem_id="stylemix_pool_archive")
             with gr.Row():
                 propose_btn = gr.Button("Propose candidates", variant="primary", elem_id="stylemix_pool_propose")
                 evolve_btn = gr.Button("Run evolve", elem_id="stylemix_pool_evolve")
@@ -121,6 +130,8 @@ def build_pool_panel(host: Host, session: Any = None) -> None:
                                  elem_id="stylemix_pool_preview_gallery")
             evolve_table = gr.Dataframe(headers=logic.EVOLVE_HEADERS, interactive=False, wrap=True,
                                         label="Evolve results (kept in memory)", elem_id="stylemix_pool_evolve_results")
+            archive_plot = gr.Image(label="QD archive (Run evolve with the archive on)", type="pil",
+                                    interactive=False, elem_id="stylemix_pool_archive_plot")
 
         with gr.Tab("Save kept", elem_id="stylemix_pool_tab_save"):
             with gr.Row():
@@ -233,10 +244,12 @@ def build_pool_panel(host: Host, session: Any = None) -> None:
         return (sess, msg, *lists(sess))
 
     def settings_from(*values):
-        keys = ("iterations", "ratios", "keep", "seed", "score", "extrapolate", "add_difference", "crossover")
+        keys = ("iterations", "ratios", "keep", "seed", "score", "extrapolate", "add_difference", "crossover",
+                "operators", "select", "archive")
         return logic.evolve_settings(**dict(zip(keys, values, strict=True)))
 
-    evolve_inputs = [iterations, ratios, keep, seed, score, extrapolate, add_difference, crossover]
+    evolve_inputs = [iterations, ratios, keep, seed, score, extrapolate, add_difference, crossover, operators,
+                     select_rule, archive]
 
     def on_propose(sess, *values, progress=gr.Progress()):  # noqa: B008 (gradio reads the tracker from the default)
         def work(s, progress, cancel):
@@ -251,9 +264,10 @@ def build_pool_panel(host: Host, session: Any = None) -> None:
 
         sess, out, err = run(work, sess, tracker=progress)
         if err:
-            return (sess, err, gr.update(), *lists(sess))
+            return (sess, err, gr.update(), gr.update(), *lists(sess))
         msg, rows = out
-        return (sess, message_html(msg, "ok"), table(rows, logic.EVOLVE_HEADERS), *lists(sess))
+        return (sess, message_html(msg, "ok"), table(rows, logic.EVOLVE_HEADERS), logic.archive_image(sess),
+                *lists(sess))
 
     def on_stop(sess):
         if isinstance(sess, logic.PoolSession):
@@ -278,16 +292,26 @@ def build_pool_panel(host: Host, session: Any = None) -> None:
             indices = picked_indices(text)
             if not indices:
                 raise StyleMixError("pick a candidate first (click its row)")
-            loras = logic.stacking_loras(s, indices[0], host.lora_registry().folder())
-            generator = host.txt2img_generator()
-            return logic.render_previews(generator, loras, host.settings(), progress=progress, cancel=cancel), loras
+            loras, temporary = logic.preview_loras(s, indices[0], host.lora_registry().folder(), progress=progress,
+                                                   cancel=cancel)
+            try:
+                if temporary is not None:
+                    host.lora_registry().refresh()
+                generator = host.txt2img_generator()
+                images = logic.render_previews(generator, loras, host.settings(), progress=progress, cancel=cancel)
+            finally:
+                if temporary is not None:  # our own preview file, written just above
+                    temporary.unlink(missing_ok=True)
+                    host.lora_registry().refresh()
+            return images, loras, temporary
 
         sess, out, err = run(work, sess, tracker=progress, gpu=True)
         if err:
             return sess, err, gr.update()
-        images, loras = out
+        images, loras, temporary = out
         tags = " ".join(f"<lora:{n}:{w:.3g}>" for n, w in loras)
-        return sess, message_html(f"Preview of {tags}; nothing was written.", "ok"), images
+        done = "nothing was written" if temporary is None else "its temporary file was removed again"
+        return sess, message_html(f"Preview of {tags}; {done}.", "ok"), images
 
     def on_keep(sess, text):
         sess, msg, err = run(lambda s, progress, cancel: logic.keep_candidates(s, picked_indices(text)), sess)
@@ -325,7 +349,8 @@ def build_pool_panel(host: Host, session: Any = None) -> None:
     merge_btn.click(on_merge, [session, selected, weights, method, rank, energy, out_name],
                     [session, status, *list_outputs])
     propose_btn.click(on_propose, [session, *evolve_inputs], [session, status, candidates, preview])
-    evolve_btn.click(on_evolve, [session, *evolve_inputs], [session, status, evolve_table, *list_outputs])
+    evolve_btn.click(on_evolve, [session, *evolve_inputs], [session, status, evolve_table, archive_plot,
+                                                            *list_outputs])
     stop_btn.click(on_stop, [session], [status], queue=False)
     candidates.select(on_pick, [candidates], [picked])
     preview_btn.click(host.wrap_gpu(on_preview), [session, picked], [session, status, preview])

@@ -88,3 +88,11 @@ def dense_delta(path_or_file) -> dict[str, np.ndarray]:
 
     f = open_lora(path_or_file) if not hasattr(path_or_file, "factors") else path_or_file
     return {m: f.factors(m, dtype=torch.float64).dense().numpy() for m in f.module_names}
+
+
+@pytest.fixture(scope="session")
+def cluster_files(tmp_path_factory):
+    """The issue-10 pool shape (3 clusters + 1 outlier, rank 32) on the small module subset: fast to write."""
+    from lib_stylemix.pool.example_pools import write_cluster_pool
+
+    return write_cluster_pool(tmp_path_factory.mktemp("clusters") / "pool", modules=SMALL_MODULES, rank=32)

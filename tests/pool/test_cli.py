@@ -59,6 +59,34 @@ def test_evolve_json_keeps_k_per_iteration_and_writes_them(small_files, tmp_path
     assert not list(out.glob(".*.tmp"))
 
 
+def test_evolve_new_options_archive_and_energy(small_files, tmp_path, capsys):
+    from lib_stylemix.pool import operators
+
+    folder = small_files[0].parent
+    out = tmp_path / "qd"
+    code = main(["evolve", str(folder), "--out", str(out), "--keep", "3", "--operators", "all", "--archive",
+                 "--archive-bins", "4", "--orthogonal-scales", "1", "2", "--spectral-draws", "1", "--json"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    doc = json.loads(captured.out)
+    kept = doc["iterations"][0]["kept"]
+    assert len(kept) == 3 and len({frozenset(k["parents"]) for k in kept}) == 3
+    for k in kept:
+        assert k["operator"] in operators.names() and set(k["parents"]) <= set(doc["pool"])
+        assert k["retained_energy"] >= 0.99
+        assert f"saving {k['name']}: rank" in captured.err
+    assert "relative ΔW error" in captured.err and "archive:" in captured.err
+    assert Path(doc["figures"]["archive"]).read_bytes()[:4] == b"\x89PNG"
+    report = json.loads(Path(doc["report"]).read_text(encoding="utf-8"))
+    assert report["archive"]["cells"] and report["settings"]["operators"] == list(operators.names())
+    assert {c["operator"] for c in report["generations"][0]["candidates"]} >= {"blend", "orthogonal", "spectral"}
+    # Bad operator names and out-of-range parameters are one clear line each.
+    assert main(["evolve", str(folder), "--out", str(tmp_path / "x"), "--operators", "blend,dance"]) == 1
+    assert "unknown operator" in capsys.readouterr().err
+    assert main(["evolve", str(folder), "--out", str(tmp_path / "y"), "--spectral-sigma", "9"]) == 1
+    assert "spectral_sigma" in capsys.readouterr().err
+
+
 def test_evolve_resume_matches_uninterrupted_run(small_files, tmp_path, capsys):
     folder = str(small_files[0].parent)
     common = ["--ratios", "2", "--keep", "1", "--crossover", "--seed", "3", "--json"]
@@ -128,7 +156,8 @@ def test_demo_with_example_pool_under_a_minute(tmp_path):
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
-    assert set(doc["figures"]) == {"heatmap", "pool-map", "lineage"}
+    assert set(doc["figures"]) == {"heatmap", "pool-map", "lineage", "archive"}
+    assert doc["archive"]["cells"] and "archive cell" in proc.stderr
     # CPU time, not wall time: other jobs on a shared 2-core test machine must not make this flaky.
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     assert cpu < 60, f"demo used {cpu:.1f} s of CPU"
@@ -145,6 +174,7 @@ def test_bench_smoke():
     doc = json.loads(proc.stdout)
     assert doc["candidates"] == 3 * 2
     assert doc["score_all_s"] > 0 and doc["seed_all_s_extrapolated"] > 0
+    assert doc["select_candidates"] > doc["candidates"] and doc["score_select_s"] > 0 and doc["selected"] >= 1
 
 
 def test_resume_writes_kept_recipes_an_interrupted_run_left_unsaved(small_files, tmp_path, capsys):

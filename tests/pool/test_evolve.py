@@ -8,22 +8,35 @@ import numpy as np
 import pytest
 
 from lib_stylemix.errors import StyleMixError
-from lib_stylemix.pool.candidates import ADD_DIFFERENCE, COPY, CROSSOVER, EXTRAPOLATE, MIX, SELECTED, STRONG, WEAK
+from lib_stylemix.pool.candidates import (
+    ADD_DIFFERENCE,
+    COPY,
+    CROSSOVER,
+    EXTRAPOLATE,
+    MIX,
+    ORTHOGONAL,
+    SELECTED,
+    STRONG,
+    WEAK,
+)
 from lib_stylemix.pool.evolve import accept, evolve, propose
 from lib_stylemix.pool.pool import Pool
 from lib_stylemix.pool.settings import EvolveSettings
 from lib_stylemix.seams import CancelFlag
 from tests.pool.conftest import make_dense_pool
 
-ALL_ON = dict(ratios=3, extrapolate=0.5, add_difference=True, crossover=True, crossovers=2)
+ALL_ON = dict(ratios=3, extrapolate=0.5, add_difference=True, crossover=True, crossovers=2,
+              operators=("blend", "orthogonal"))
+# The previous behaviour: blends only, each judged alone by the old score.
+BLEND_TOPK = dict(operators=("blend",), select="topk", per_parents=0)
 
 
 def test_pair_candidates_are_the_seed_set():
     pool = make_dense_pool(n=4).pool()
-    cands = propose(pool, EvolveSettings(ratios=1))
+    cands = propose(pool, EvolveSettings(ratios=1, operators=("blend",)))
     assert len(cands) == 6
     assert all(c.kind == MIX and c.params["ratio"] == 0.5 for c in cands)
-    cands = propose(pool, EvolveSettings(ratios=9))
+    cands = propose(pool, EvolveSettings(ratios=9, operators=("blend",)))
     assert len(cands) == 6 * 9
     assert sorted({round(c.params["ratio"], 6) for c in cands}) == [round(k / 10, 6) for k in range(1, 10)]
 
@@ -33,7 +46,7 @@ def test_k_scores_equal_dense_scores_for_every_generator():
     pool = dp.pool()
     settings = EvolveSettings(**ALL_ON, strength_band=(0.0, 100.0))
     cands = propose(pool, settings)
-    assert {c.kind for c in cands} == {MIX, EXTRAPOLATE, ADD_DIFFERENCE, CROSSOVER}
+    assert {c.kind for c in cands} == {MIX, EXTRAPOLATE, ADD_DIFFERENCE, CROSSOVER, ORTHOGONAL}
     members = np.stack([dp.materialise(m.recipe) for m in pool.members])
     for cand in cands:
         x = dp.materialise(cand.recipe)
@@ -61,6 +74,16 @@ def test_exploration_recipes_materialise_to_their_formula():
                 assert t < 0 or t > 1
         elif cand.kind == ADD_DIFFERENCE:
             want = p[0] + cand.params["scale"] * (p[1] - p[2])
+        elif cand.kind == ORTHOGONAL:
+            parts = []
+            a, b = (dp.names.index(n) for n in cand.parents)
+            for blk in range(len(dp.blocks)):
+                wa, wb = dp.w[a][blk].ravel(), dp.w[b][blk].ravel()
+                parts.append(wa + cand.params["scale"] * (wb - (wa @ wb) / (wa @ wa) * wa))
+            want = np.concatenate(parts)
+            blocks_a = np.split(want - w[cand.parents[0]], np.cumsum([m.size for m in dp.w[a]])[:-1])
+            for blk, part in enumerate(blocks_a):  # the added part is orthogonal to A in every block
+                assert abs(part @ dp.w[a][blk].ravel()) < 1e-9 * np.linalg.norm(part) * np.linalg.norm(dp.w[a][blk])
         else:
             first = set(cand.params["from_first"])
             assert first and first != set(dp.blocks)
@@ -71,7 +94,7 @@ def test_exploration_recipes_materialise_to_their_formula():
             want = np.concatenate(parts)
         np.testing.assert_allclose(got, want, atol=1e-10)
         seen.add(cand.kind)
-    assert seen == {MIX, EXTRAPOLATE, ADD_DIFFERENCE, CROSSOVER}
+    assert seen == {MIX, EXTRAPOLATE, ADD_DIFFERENCE, CROSSOVER, ORTHOGONAL}
 
 
 @pytest.mark.parametrize("keep", [1, 3, 5])
@@ -86,7 +109,7 @@ def test_keep_k_is_honoured(keep):
 
 def test_selected_are_the_best_valid_scores_in_order():
     pool = make_dense_pool(n=5).pool()
-    cands = propose(pool, EvolveSettings(ratios=5, keep=4))
+    cands = propose(pool, EvolveSettings(ratios=5, keep=4, **BLEND_TOPK))
     chosen = [c for c in cands if c.status == SELECTED]
     others = [c.score for c in cands if c.status not in (SELECTED, WEAK, STRONG, COPY)]
     assert len(chosen) == 4
@@ -98,7 +121,7 @@ def test_dedupe_copies_and_near_duplicates():
     dp.names.append("twin")
     dp.w.append([m.copy() for m in dp.w[0]])
     pool = dp.pool()
-    cands = propose(pool, EvolveSettings(ratios=1, keep=10))
+    cands = propose(pool, EvolveSettings(ratios=1, keep=10, **BLEND_TOPK))
     twin_mixes = [c for c in cands if set(c.parents) == {"f0", "twin"}]
     assert twin_mixes and all(c.status == COPY for c in twin_mixes)
     chosen = [c for c in cands if c.status == SELECTED]
@@ -113,7 +136,7 @@ def test_dedupe_marks_near_duplicates_below_the_cut_too():
     dp = make_dense_pool(n=3, blocks=2, seed=7)
     dp.names.append("twin")
     dp.w.append([m * (1 + 1e-6) for m in dp.w[0]])  # not bit-identical: only the tolerance can catch it
-    cands = propose(dp.pool(), EvolveSettings(ratios=1, keep=1))
+    cands = propose(dp.pool(), EvolveSettings(ratios=1, keep=1, **BLEND_TOPK))
     statuses = {frozenset(c.parents): c.status for c in cands}
     assert statuses[frozenset({"f0", "twin"})] == COPY
     for other in ("f1", "f2"):
@@ -126,7 +149,7 @@ def test_strength_guard_discards_weak_and_exploding():
     dp = make_dense_pool(n=2, blocks=1, seed=1)
     dp.w[1] = [-m for m in dp.w[0]]  # B = −A: the 0.5 mix is zero, extrapolation doubles the norm
     pool = dp.pool()
-    cands = propose(pool, EvolveSettings(ratios=1, extrapolate=1.0, strength_band=(0.5, 2.0)))
+    cands = propose(pool, EvolveSettings(ratios=1, extrapolate=1.0, strength_band=(0.5, 2.0), operators=("blend",)))
     by_ratio = {round(c.params["ratio"], 6): c for c in cands}
     assert by_ratio[0.5].status == WEAK
     assert by_ratio[2.0].status == STRONG  # ‖−A + 2B‖ = 3‖A‖
@@ -144,10 +167,11 @@ def test_novelty_does_not_pick_extreme_ratios_but_legacy_does():
     from tests.pool.conftest import DensePool
 
     dp = DensePool([f"s{i}" for i in range(len(vecs))], ("B0",), [[v.reshape(8, 5)] for v in vecs])
-    settings = dict(ratios=9, keep=1)
+    settings = dict(ratios=9, keep=1, **BLEND_TOPK)
     legacy = next(c for c in propose(dp.pool(), EvolveSettings(**settings, score="legacy-average"))
               if c.status == SELECTED)
-    novelty = next(c for c in propose(dp.pool(), EvolveSettings(**settings)) if c.status == SELECTED)
+    novelty = next(c for c in propose(dp.pool(), EvolveSettings(**settings, score="novelty"))
+                   if c.status == SELECTED)
     assert legacy.params["ratio"] in (0.1, 0.9)
     assert 0.2 <= novelty.params["ratio"] <= 0.8
     # Legacy's pick is a near-copy of a parent; novelty's pick is far from every member relative to its size.
@@ -227,7 +251,7 @@ def test_progress_reports_stage_and_eta():
         def end(self, text=""):
             texts.append(("end", 0, text))
 
-    evolve(pool, EvolveSettings(iterations=2, ratios=2), Recorder())
+    evolve(pool, EvolveSettings(iterations=2, ratios=2, operators=("blend",)), Recorder())
     assert texts[0] == ("begin", 12, "generation 1 (1/2): scoring")
     assert texts[1][0] == "step" and texts[1][1] == 12 and "ETA" in texts[1][2]
     second = [t for t in texts if t[0] == "begin"][1]

@@ -129,7 +129,7 @@ def test_inputs_untouched_and_cancel_leaves_no_partial_files(small_files, tmp_pa
             self.merges = 0
 
         def begin(self, total, text=""):
-            if "merge" in text:
+            if "writing" in text:
                 self.merges += 1
 
         def step(self, done, text=""):

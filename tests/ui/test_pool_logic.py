@@ -111,7 +111,7 @@ def test_svd_merge_respects_rank(session, lora_dir):
 
 
 def test_propose_keep_save_and_lineage(session, lora_dir):
-    settings = logic.evolve_settings(ratios=3.0, keep=2.0, seed=0.0, score="novelty")
+    settings = logic.evolve_settings(ratios=3.0, keep=2.0, seed=0.0, score="novelty", operators=["blend"])
     msg = logic.propose_candidates(session, settings, **QUIET)
     assert "suggested" in msg and "table shows" not in msg
     rows = logic.candidate_rows(session)
@@ -134,7 +134,7 @@ def test_propose_keep_save_and_lineage(session, lora_dir):
 
 
 def test_candidate_table_shows_the_best_rows_only(session):
-    msg = logic.propose_candidates(session, logic.evolve_settings(ratios=9, keep=1), **QUIET)
+    msg = logic.propose_candidates(session, logic.evolve_settings(ratios=9, keep=1, operators=["blend"]), **QUIET)
     rows = logic.candidate_rows(session)
     assert len(session.candidates) == 54 and len(rows) == logic.MAX_CANDIDATE_ROWS
     assert f"the table shows the best {logic.MAX_CANDIDATE_ROWS}" in msg
@@ -151,6 +151,24 @@ def test_run_evolve_keeps_members_in_memory(session, lora_dir):
     assert sorted(p.name for p in lora_dir.glob("*.safetensors")) == [f"style_{i}.safetensors" for i in range(4)]
 
 
+def test_run_evolve_with_operators_and_archive_draws_the_archive(session):
+    settings = logic.evolve_settings(iterations=1, ratios=1, keep=2, operators=["blend", "orthogonal"],
+                                     select="maxmin", archive=True)
+    _text, rows = logic.run_evolve(session, settings, **QUIET)
+    assert len(rows) == 2 and session.archive is not None and session.archive.cells
+    assert logic.archive_image(session).size[0] > 300
+
+
+def test_kept_and_rejected_choices_are_recorded(session):
+    logic.propose_candidates(session, logic.evolve_settings(ratios=1, keep=2, operators=["blend"]), **QUIET)
+    suggested = [i for i, c in enumerate(session.candidates) if c.status == "selected"]
+    logic.keep_candidates(session, suggested[:1])
+    decision = session.choices[-1]
+    assert len(decision["kept"]) == 1 and len(decision["rejected"]) == 1
+    member = session.pool.member(decision["kept"][0])
+    assert member.origin["chosen_by"] == "person" and member.origin["rejected_suggestions"] == decision["rejected"]
+
+
 def test_evolve_stops_when_cancelled(session):
     flag = CancelFlag()
     flag.cancel()
@@ -160,7 +178,7 @@ def test_evolve_stops_when_cancelled(session):
 
 
 def test_prompt_stacking_preview(session, lora_dir):
-    logic.propose_candidates(session, EvolveSettings(ratios=1, keep=1), **QUIET)
+    logic.propose_candidates(session, EvolveSettings(ratios=1, keep=1, operators=("blend",)), **QUIET)
     index = logic.candidate_rows(session)[0][0]
     cand = session.candidates[index]
     loras = logic.stacking_loras(session, index, lora_dir)
@@ -175,6 +193,26 @@ def test_prompt_stacking_preview(session, lora_dir):
     assert all(f"<lora:{name}:0.5>" in fake.prompts[0] for name, _ in loras)
     before = sorted(lora_dir.iterdir())
     assert sorted(lora_dir.iterdir()) == before
+
+
+def test_non_linear_candidates_preview_through_a_temporary_file(session, lora_dir):
+    from lib_stylemix.settings import StyleMixSettings
+
+    logic.propose_candidates(session, EvolveSettings(operators=("orthogonal", "spectral"), keep=1,
+                                                     spectral_draws=1), **QUIET)
+    for kind in ("orthogonal", "spectral"):
+        index = next(i for i, c in enumerate(session.candidates) if c.kind == kind)
+        before = sorted(lora_dir.iterdir())
+        loras, temporary = logic.preview_loras(session, index, lora_dir, **QUIET)
+        assert temporary is not None and temporary.parent == lora_dir and loras == [(temporary.stem, 1.0)]
+        meta = open_lora(temporary).metadata
+        assert float(meta["stylemix_retained_energy"]) >= 0.99
+        fake = FakeTxt2Img()
+        logic.render_previews(fake, loras, StyleMixSettings(width=32, height=32, preview_prompts=("a",),
+                                                            preview_seeds=(1,)), **QUIET)
+        assert f"<lora:{temporary.stem}:" in fake.prompts[0]
+        temporary.unlink()
+        assert sorted(lora_dir.iterdir()) == before
 
 
 def test_preview_refuses_files_outside_lora_folder(session, tmp_path):
