@@ -14,7 +14,7 @@ import argparse
 import importlib
 from collections.abc import Sequence
 
-from lib_stylemix import __version__
+from lib_stylemix import __version__, threads
 from lib_stylemix.console import say
 from lib_stylemix.errors import CancelledError, StyleMixError
 
@@ -34,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="StyleMix: compare, merge and evolve style LoRAs; prepare, restyle and train datasets.",
     )
     parser.add_argument("--version", action="version", version=f"StyleMix {__version__}")
+    parser.add_argument("--threads", type=_threads_arg, default=threads.AUTO, metavar="N|auto",
+                        help="compute threads for numpy/BLAS and torch (default auto: the cores not already busy; "
+                             "never more than the cores)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
     for module_name in COMMAND_MODULES:
@@ -41,11 +44,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _threads_arg(text: str) -> str | int:
+    try:
+        return threads.parse_threads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    threads.configure(args.threads)
     try:
-        return int(args.func(args) or 0)
+        with threads.compute_threads():
+            return int(args.func(args) or 0)
     except CancelledError as exc:
         say(f"cancelled: {exc}")
         return 1

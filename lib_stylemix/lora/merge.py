@@ -18,6 +18,7 @@ from lib_stylemix.errors import CancelledError, StyleMixError
 from lib_stylemix.lora.arch import check_same_arch
 from lib_stylemix.lora.file import LoraFile
 from lib_stylemix.seams import CancelToken, NeverCancel, NullProgress, Progress
+from lib_stylemix.threads import limited
 
 METHODS = ("concat", "svd", "legacy")
 METHOD_LABELS = {"concat": "concat (exact)", "svd": "svd (best rank-k of the exact sum)",
@@ -74,6 +75,7 @@ class MergedLora:
         return METHOD_LABELS[self.method]
 
 
+@limited
 def merge(terms: Sequence[MergeTerm], *, method: str = "concat", rank: int | None = None,
           energy: float | None = None, progress: Progress | None = None,
           cancel: CancelToken | None = None) -> MergedLora:

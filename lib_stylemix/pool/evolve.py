@@ -21,6 +21,7 @@ from lib_stylemix.pool.pool import Pool
 from lib_stylemix.pool.scoring import mark_duplicates, member_novelty, score_candidates, select_top
 from lib_stylemix.pool.settings import EvolveSettings
 from lib_stylemix.seams import CancelToken, NeverCancel, NullProgress, Progress
+from lib_stylemix.threads import limited
 
 
 @dataclass
@@ -105,6 +106,7 @@ def evict(pool: Pool, max_size: int | None) -> list[str]:
     return evicted
 
 
+@limited
 def evolve(
     pool: Pool,
     settings: EvolveSettings,
