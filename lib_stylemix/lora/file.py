@@ -20,6 +20,7 @@ from lib_stylemix.lora.arch import block_of as _block_of
 from lib_stylemix.lora.arch import detect_arch
 from lib_stylemix.lora.container import FLOAT_NAMES, LoraFormatError, SafetensorsSource, TensorSource, open_source
 from lib_stylemix.lora.formats import ALPHA, DOWN, UP, group_kohya_keys
+from lib_stylemix.lora.rawread import read_values
 from lib_stylemix.seams import CancelToken, NeverCancel, NullProgress, Progress
 
 KINDS = ("linear", "conv1x1", "conv3x3")
@@ -130,10 +131,10 @@ class LoraFile:
             info = self.module_info(module)
             value = float(info.rank)
             if info.has_alpha:
-                tensor = self._source.get(self._keys[module][ALPHA])
-                if tensor.numel() != 1:
-                    raise LoraFormatError(f"{self.path}: {module}.alpha has {tensor.numel()} values, expected 1")
-                stored = float(tensor.reshape(()).item())
+                values = read_values(self._source, self._keys[module][ALPHA])  # no torch for safetensors
+                if len(values) != 1:
+                    raise LoraFormatError(f"{self.path}: {module}.alpha has {len(values)} values, expected 1")
+                stored = values[0]
                 if not math.isfinite(stored):
                     raise LoraFormatError(f"{self.path}: {module}.alpha is {stored} (NaN/Inf)")
                 if stored != 0.0:
@@ -145,6 +146,17 @@ class LoraFile:
         """The stored (up, down) tensors as written, unscaled and unflattened."""
         keys = self._keys[self.module_info(module).name]
         return self._source.get(keys[UP]), self._source.get(keys[DOWN])
+
+    def plain_keys(self, module: str) -> tuple[str, str] | None:
+        """(up key, down key) when the module is a plain kohya up/down pair in a safetensors file, else None.
+
+        The kernel's fast path reads such modules straight from their bytes (`rawread`); every other
+        module or format goes through `factors`.
+        """
+        keys = self._keys.get(module, {})
+        if self.format != "safetensors" or set(keys) - {UP, DOWN, ALPHA} or UP not in keys or DOWN not in keys:
+            return None
+        return keys[UP], keys[DOWN]
 
     def factors(self, module: str, dtype: Any = None) -> Factors:
         """Read one module now as float32 (or float64 with `dtype=torch.float64`), scale folded into `up`.

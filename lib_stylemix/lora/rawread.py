@@ -1,0 +1,129 @@
+"""Tensors of a safetensors file as numpy views of its bytes: no torch, no per-tensor reader objects.
+
+The header's `data_offsets` say where each tensor lies; the file is memory-mapped once and each tensor is a
+zero-copy `np.frombuffer` view of its byte range, so reading costs only the page-cache copy that the
+caller's bulk conversion (fp16/bf16 → fp32 into a preallocated stack) does anyway. The header is parsed
+here only for the offsets; `container.read_safetensors_header` has already validated it when the file was
+opened, and every view is bounds-checked against the mapped size again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import mmap
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lib_stylemix.lora.container import LoraFormatError
+
+# safetensors dtype code -> numpy dtype of the stored bytes (bf16 is read as uint16 and widened by hand)
+_NP_DTYPES: dict[str, Any] = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "BF16": np.uint16,
+                              "I64": np.int64, "I32": np.int32, "I16": np.int16, "I8": np.int8, "U8": np.uint8,
+                              "BOOL": np.bool_}
+
+
+@dataclass(frozen=True)
+class RawEntry:
+    """Where one tensor lies: absolute byte offset, element count, stored dtype code and shape."""
+
+    code: str
+    shape: tuple[int, ...]
+    start: int
+    stop: int
+
+
+class RawFile:
+    """A memory-mapped safetensors file; `array(key)` is a read-only numpy view of one tensor's bytes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        try:
+            with self.path.open("rb") as fh:
+                self.entries = entries(self.path)
+                self._map = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_COPY)
+        except (OSError, ValueError) as exc:
+            raise LoraFormatError(f"{self.path}: cannot read tensor data ({exc})") from exc
+
+    def array(self, key: str) -> np.ndarray:
+        """The stored tensor as a view of the (copy-on-write, never written) map; bf16 as its uint16 bits."""
+        entry = self.entries[key]
+        dtype = np.dtype(_NP_DTYPES.get(entry.code, np.uint8))
+        count = (entry.stop - entry.start) // dtype.itemsize
+        if entry.stop > len(self._map) or count != int(np.prod(entry.shape, dtype=np.int64)):
+            raise LoraFormatError(f"{self.path}: tensor {key!r} lies outside the file (changed since it was opened?)")
+        return np.frombuffer(self._map, dtype=dtype, count=count, offset=entry.start).reshape(entry.shape)
+
+    def into(self, key: str, out: np.ndarray) -> None:
+        """Convert one tensor into `out` (float32/float64, same number of elements) in one vectorised pass."""
+        src = self.array(key).reshape(out.shape)
+        if self.entries[key].code == "BF16":
+            widened = np.left_shift(src.astype(np.uint32), 16).view(np.float32)
+            np.copyto(out, widened, casting="unsafe")
+        else:
+            np.copyto(out, src, casting="unsafe")
+
+    def values(self, key: str) -> list[float]:
+        """A small tensor's values as Python floats (e.g. an alpha), in float64 precision."""
+        out = np.empty(self.array(key).size, dtype=np.float64)
+        self.into(key, out)
+        return out.tolist()
+
+    def close(self) -> None:
+        with contextlib.suppress(BufferError):  # a caller still holds a view; the map goes with the last one
+            self._map.close()
+
+    def __enter__(self) -> RawFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def entries(path: Path) -> dict[str, RawEntry]:
+    """Where each tensor of a safetensors file lies (the parsed header, cached while the file is unchanged)."""
+    st = os.stat(path)
+    return _entries(str(path), st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=256)
+def _entries(path: str, _mtime_ns: int, _size: int) -> dict[str, RawEntry]:
+    try:
+        with open(path, "rb") as fh:
+            (length,) = struct.unpack("<Q", fh.read(8))
+            header = json.loads(fh.read(length).decode("utf-8"))
+    except (OSError, ValueError, struct.error) as exc:
+        raise LoraFormatError(f"{path}: cannot read the safetensors header ({exc})") from exc
+    header.pop("__metadata__", None)
+    base = 8 + length
+    return {key: RawEntry(code=e["dtype"], shape=tuple(e["shape"]), start=base + e["data_offsets"][0],
+                          stop=base + e["data_offsets"][1]) for key, e in header.items()}
+
+
+def read_values(source: Any, key: str) -> list[float]:
+    """The values of one small tensor of a `TensorSource` as floats: one `pread` of its bytes for
+    safetensors (no torch), the source's own reader otherwise (torch files are already loaded as tensors)."""
+    if getattr(source, "format", None) != "safetensors":
+        return [float(v) for v in source.get(key).reshape(-1).double().tolist()]
+    path = Path(source.path)
+    entry = entries(path)[key]
+    try:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            data = os.pread(fd, entry.stop - entry.start, entry.start)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise LoraFormatError(f"{path}: cannot read tensor {key!r} ({exc.strerror or exc})") from exc
+    if len(data) != entry.stop - entry.start:
+        raise LoraFormatError(f"{path}: tensor {key!r} lies outside the file (changed since it was opened?)")
+    raw = np.frombuffer(data, dtype=_NP_DTYPES.get(entry.code, np.uint8))
+    if entry.code == "BF16":
+        raw = np.left_shift(raw.astype(np.uint32), 16).view(np.float32)
+    return raw.astype(np.float64).tolist()
