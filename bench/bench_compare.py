@@ -35,16 +35,25 @@ from lora_bench_common import (
 SCRIPT = Path(__file__).resolve()
 
 
-def worker(kind: str, paths: list[str], repeats: int) -> dict:
+def worker(kind: str, paths: list[str], repeats: int, threads_choice: str = "auto") -> dict:
     import numpy as np
     import torch
 
+    from lib_stylemix import threads
     from lib_stylemix.lora import kernel, legacy_distance_matrix, open_lora
 
+    threads.configure(threads_choice)
     baseline = peak_rss_mb()
     if kind == "gram":
+        # one round: the floors measured in this process with the threads the kernel gets, then the kernel
+        with threads.compute_threads() as n:
+            described = threads.describe()
+            rate = matmul_rate(2048, repeats=3)
+            floor_read = read_floor([Path(p) for p in paths], 1)
+        baseline = peak_rss_mb()
         times = timed(lambda: kernel([open_lora(p) for p in paths]), repeats)
-        return {"times": times, "baseline_rss_mb": baseline, "peak_rss_mb": peak_rss_mb()}
+        return {"times": times, "baseline_rss_mb": baseline, "peak_rss_mb": peak_rss_mb(), "rate": rate,
+                "read_floor": floor_read, "threads": n, "described": described}
     if kind == "legacy":
         times = timed(lambda: legacy_distance_matrix([open_lora(p) for p in paths]), repeats)
         return {"times": times, "baseline_rss_mb": baseline, "peak_rss_mb": peak_rss_mb()}
@@ -95,11 +104,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--dir", type=Path, default=None, help="where to keep the generated pool (default: temp)")
     parser.add_argument("--matmul-size", type=int, default=3072, help="size of the matmul that measures the rate")
+    parser.add_argument("--threads", default="auto", help="compute threads for the Gram method (default auto)")
     parser.add_argument("--worker", choices=("gram", "legacy", "dense"), help=argparse.SUPPRESS)
     parser.add_argument("--paths", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        print(json.dumps(worker(args.worker, args.paths, args.repeats)))
+        print(json.dumps(worker(args.worker, args.paths, args.repeats, args.threads)))
         return 0
 
     import torch
@@ -122,35 +132,45 @@ def main(argv: list[str] | None = None) -> int:
             pairs = n * (n + 1) // 2  # unordered pairs incl. i == j (the norms)
             for m in files[0].modules.values():
                 macs += pairs * (m.out_features + m.in_features) * m.rank * m.rank
-            compute_floor = macs / rate
-            floor_read = read_floor(paths, args.repeats)
             str_paths = [str(p) for p in paths]
-            gram = run_worker(SCRIPT, ["--worker", "gram", "--repeats", str(args.repeats), "--paths", *str_paths])
-            legacy = run_worker(SCRIPT, ["--worker", "legacy", "--repeats", str(args.repeats),
-                                         "--paths", *str_paths])
+            grams, legacies = [], []
+            for _ in range(args.repeats):  # interleaved rounds: floors, Gram and legacy measured side by side
+                grams.append(run_worker(SCRIPT, ["--worker", "gram", "--repeats", "1", "--threads", args.threads,
+                                                 "--paths", *str_paths]))
+                legacies.append(run_worker(SCRIPT, ["--worker", "legacy", "--repeats", "1", "--paths", *str_paths]))
             dense = run_worker(SCRIPT, ["--worker", "dense", "--repeats", str(args.repeats), "--paths", *str_paths])
-            t_gram, t_legacy, t_dense = median(gram["times"]), median(legacy["times"]), dense["extrapolated_s"]
-            floor = max(floor_read, compute_floor)
+            gram_times = [g["times"][0] for g in grams]
+            floors = [max(g["read_floor"], macs / g["rate"]) for g in grams]
+            ratios = [t / f for t, f in zip(gram_times, floors, strict=True)]
+            floor_read = median([g["read_floor"] for g in grams])
+            compute_floor = median([macs / g["rate"] for g in grams])
+            t_gram = median(gram_times)
+            t_legacy = median([leg["times"][0] for leg in legacies])
+            t_dense = dense["extrapolated_s"]
+            gram = grams[-1]
             rows.append({
                 "rank": rank, "files": n, "modules": len(files[0].modules), "pool_mb": pool_mb,
-                "read_floor_s": floor_read, "compute_floor_s": compute_floor, "gram_s": t_gram,
-                "gram_runs_s": gram["times"], "legacy_s": t_legacy, "dense_extrapolated_s": t_dense,
+                "threads": gram["threads"], "read_floor_s": floor_read, "compute_floor_s": compute_floor,
+                "compute_floor_all_cores_s": macs / rate, "gram_s": t_gram,
+                "gram_runs_s": gram_times, "legacy_s": t_legacy, "dense_extrapolated_s": t_dense,
                 "dense_vs_gram": t_dense / t_gram,
                 "dense_pairwise_extrapolated_s": dense["pairwise_extrapolated_s"],
                 "dense_pairwise_vs_gram": dense["pairwise_extrapolated_s"] / t_gram,
                 "legacy_vs_gram": t_legacy / t_gram,
-                "gram_vs_floor": t_gram / floor, "efficiency": floor / t_gram,
+                "gram_vs_floor": median(ratios), "gram_vs_floor_runs": ratios, "efficiency": 1 / median(ratios),
                 "gram_peak_rss_mb": gram["peak_rss_mb"], "gram_baseline_rss_mb": gram["baseline_rss_mb"],
                 "dense_max_rel_err_vs_gram": dense["max_rel_err_vs_gram"],
             })
             r = rows[-1]
             print(f"\n== rank {rank}: {n} SD1.5 fp16 files × {r['modules']} modules, {pool_mb:.1f} MB total")
+            print(f"{gram['described']}")
             print(f"read floor (bytes, page cache)    {fmt_s(floor_read)}")
-            print(f"compute floor ({macs / 1e9:.1f} G MAC)       {fmt_s(compute_floor)}")
-            print(f"Gram method (median of {args.repeats})        {fmt_s(t_gram)}   best {fmt_s(min(gram['times']))}"
-                  "   runs: " + ", ".join(fmt_s(t) for t in gram["times"]))
-            print(f"  efficiency floor/measured       {r['efficiency']:.2f}  (median = {r['gram_vs_floor']:.2f}× "
-                  f"the larger floor; best run {min(gram['times']) / floor:.2f}×)")
+            print(f"compute floor ({macs / 1e9:.1f} G MAC)       {fmt_s(compute_floor)} at the kernel's "
+                  f"{gram['threads']} thread(s), measured in each round ({fmt_s(macs / rate)} at the all-core rate)")
+            print(f"Gram method (median of {args.repeats})        {fmt_s(t_gram)}   runs: "
+                  + ", ".join(fmt_s(t) for t in gram_times))
+            print("  ratio to max(read, compute floor), per round: "
+                  + ", ".join(f"{x:.2f}" for x in ratios) + f"   median {r['gram_vs_floor']:.2f}×")
             print(f"  peak RSS {gram['peak_rss_mb']:.0f} MB (interpreter+torch baseline "
                   f"{gram['baseline_rss_mb']:.0f} MB; above baseline "
                   f"{gram['peak_rss_mb'] - gram['baseline_rss_mb']:.0f} MB = "

@@ -1,4 +1,4 @@
-"""The float32 kernel (batched triangle products, raw reads, numpy or torch conversion) against a float64 dense reference."""
+"""The float32 kernel (batched triangle products, raw reads, numpy or torch conversion) vs a float64 dense reference."""
 
 from __future__ import annotations
 
