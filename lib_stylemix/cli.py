@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import sys
 from collections.abc import Sequence
 
 from lib_stylemix import __version__, threads
@@ -28,7 +29,9 @@ COMMAND_MODULES = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The full parser; with `argv` naming a command, only the command modules up to the one that registers
+    it are imported (so `info` does not load the pool, training or UI packages)."""
     parser = argparse.ArgumentParser(
         prog="python -m lib_stylemix",
         description="StyleMix: compare, merge and evolve style LoRAs; prepare, restyle and train datasets.",
@@ -39,9 +42,23 @@ def build_parser() -> argparse.ArgumentParser:
                              "never more than the cores)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
+    wanted = _command_name(argv)
     for module_name in COMMAND_MODULES:
         importlib.import_module(module_name).register(subparsers)
+        if wanted is not None and wanted in subparsers.choices:
+            break
     return parser
+
+
+def _command_name(argv: Sequence[str] | None) -> str | None:
+    """The sub-command in `argv` (the first word that is not a global option or its value)."""
+    words = iter(argv or ())
+    for word in words:
+        if word == "--threads":
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return None
 
 
 def _threads_arg(text: str) -> str | int:
@@ -52,7 +69,9 @@ def _threads_arg(text: str) -> str | int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    if argv is None:
+        argv = sys.argv[1:]
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     threads.configure(args.threads)
     try:

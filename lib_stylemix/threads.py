@@ -21,7 +21,6 @@ library user's own settings are not changed for good. Nested uses keep the outer
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import functools
 import os
 import sys
@@ -239,6 +238,8 @@ _OPENBLAS_SYMBOLS = (("openblas_get_num_threads64_", "openblas_set_num_threads64
 
 def _openblas_libraries() -> list[_Blas]:
     """OpenBLAS copies loaded in this process (numpy's wheel bundles one), from /proc/self/maps."""
+    import ctypes
+
     try:
         with open("/proc/self/maps", encoding="utf-8", errors="replace") as fh:
             paths = sorted({line.split()[-1] for line in fh if "openblas" in line.lower() and "/" in line})

@@ -16,16 +16,16 @@ import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from lib_stylemix.lora.container import LoraFormatError
 
-# safetensors dtype code -> numpy dtype of the stored bytes (bf16 is read as uint16 and widened by hand)
-_NP_DTYPES: dict[str, Any] = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "BF16": np.uint16,
-                              "I64": np.int64, "I32": np.int32, "I16": np.int16, "I8": np.int8, "U8": np.uint8,
-                              "BOOL": np.bool_}
+if TYPE_CHECKING:
+    import numpy as np
+
+# safetensors dtype code -> numpy dtype name of the stored bytes (bf16 is read as uint16 and widened by hand)
+_NP_DTYPES = {"F64": "float64", "F32": "float32", "F16": "float16", "BF16": "uint16", "I64": "int64",
+              "I32": "int32", "I16": "int16", "I8": "int8", "U8": "uint8", "BOOL": "bool"}
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,8 @@ class RawFile:
     """
 
     def __init__(self, path: Path) -> None:
+        import numpy as np
+
         self.path = Path(path)
         try:
             self.entries = entries(self.path)
@@ -56,6 +58,8 @@ class RawFile:
 
     def array(self, key: str) -> np.ndarray:
         """The stored tensor (bf16 as its uint16 bits), valid until the next `array` call on this file."""
+        import numpy as np
+
         entry = self.entries[key]
         dtype = np.dtype(_NP_DTYPES.get(entry.code, np.uint8))
         size = entry.stop - entry.start
@@ -71,24 +75,22 @@ class RawFile:
         return view.view(dtype).reshape(entry.shape)
 
     def _pread_into(self, view: np.ndarray, entry: RawEntry) -> int:
+        import numpy as np
+
         data = os.pread(self._fd, entry.stop - entry.start, entry.start)
         view[:len(data)] = np.frombuffer(data, dtype=np.uint8)
         return len(data)
 
     def into(self, key: str, out: np.ndarray) -> None:
         """Convert one tensor into `out` (float32/float64, same number of elements) in one vectorised pass."""
+        import numpy as np
+
         src = self.array(key).reshape(out.shape)
         if self.entries[key].code == "BF16":
             widened = np.left_shift(src.astype(np.uint32), 16).view(np.float32)
             np.copyto(out, widened, casting="unsafe")
         else:
             np.copyto(out, src, casting="unsafe")
-
-    def values(self, key: str) -> list[float]:
-        """A small tensor's values as Python floats (e.g. an alpha), in float64 precision."""
-        out = np.empty(self.array(key).size, dtype=np.float64)
-        self.into(key, out)
-        return out.tolist()
 
     def close(self) -> None:
         if self._fd >= 0:
@@ -124,22 +126,30 @@ def _entries(path: str, _mtime_ns: int, _size: int) -> dict[str, RawEntry]:
 
 def read_values(source: Any, key: str) -> list[float]:
     """The values of one small tensor of a `TensorSource` as floats: one `pread` of its bytes for
-    safetensors (no torch), the source's own reader otherwise (torch files are already loaded as tensors)."""
+    safetensors (struct, no numpy or torch: `info` stays light), the source's own reader otherwise (torch
+    files are already loaded as tensors)."""
     if getattr(source, "format", None) != "safetensors":
         return [float(v) for v in source.get(key).reshape(-1).double().tolist()]
     path = Path(source.path)
     entry = entries(path)[key]
+    size = entry.stop - entry.start
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
         try:
-            data = os.pread(fd, entry.stop - entry.start, entry.start)
+            data = os.pread(fd, size, entry.start)
         finally:
             os.close(fd)
     except OSError as exc:
         raise LoraFormatError(f"{path}: cannot read tensor {key!r} ({exc.strerror or exc})") from exc
-    if len(data) != entry.stop - entry.start:
+    if len(data) != size:
         raise LoraFormatError(f"{path}: tensor {key!r} lies outside the file (changed since it was opened?)")
-    raw = np.frombuffer(data, dtype=_NP_DTYPES.get(entry.code, np.uint8))
-    if entry.code == "BF16":
-        raw = np.left_shift(raw.astype(np.uint32), 16).view(np.float32)
-    return raw.astype(np.float64).tolist()
+    if entry.code == "BF16":  # the upper half of a float32
+        return [v for (v,) in struct.iter_unpack("<f", b"".join(b"\0\0" + data[i:i + 2] for i in range(0, size, 2)))]
+    fmt = _STRUCT_CODES.get(entry.code)
+    if fmt is None:
+        raise LoraFormatError(f"{path}: tensor {key!r} has dtype {entry.code}, expected a number")
+    return [float(v) for (v,) in struct.iter_unpack("<" + fmt, data)]
+
+
+_STRUCT_CODES = {"F64": "d", "F32": "f", "F16": "e", "I64": "q", "I32": "i", "I16": "h", "I8": "b", "U8": "B",
+                 "BOOL": "?"}
