@@ -138,26 +138,57 @@ def describe() -> str:
 def compute_threads(threads: str | int | None = None, *, torch: bool = False) -> Iterator[int]:
     """Run the block with `threads` (default: the configured choice) compute threads, then restore.
 
-    torch is set only if already imported, or imported here when `torch=True`. Inside an outer
-    `compute_threads` block this does nothing and yields the outer count (one decision per computation).
+    torch is set if already imported, or imported here when `torch=True`; a library first imported inside
+    the block starts with the count too (its thread variables, e.g. OMP_NUM_THREADS, are set for the
+    block). Inside an outer block the outer count is kept and only re-applied, so libraries loaded since
+    the outer block began get it (one decision per computation).
     """
     outer = getattr(_state, "active", None)
     if outer is not None:
-        if torch:
-            _set_torch(outer, import_it=True)
+        _apply(outer, import_torch=torch)
         yield outer
         return
     n = resolve(threads)
     saved = current()
+    saved_env = _set_env_for_unloaded(n)
     _state.active = n
     try:
-        _set_torch(n, import_it=torch)
-        for lib in _blas_libraries():
-            lib.set(n)
+        _apply(n, import_torch=torch)
         yield n
     finally:
         _state.active = None
+        _restore_env(saved_env)
         _restore(saved)
+
+
+def _apply(n: int, *, import_torch: bool) -> None:
+    _set_torch(n, import_it=import_torch)
+    for lib in _blas_libraries():
+        if lib.get() != n:
+            lib.set(n)
+
+
+# thread variables each library reads once, when it is loaded
+_ENV_BY_MODULE = {"torch": ("OMP_NUM_THREADS", "MKL_NUM_THREADS"), "numpy": ("OPENBLAS_NUM_THREADS",)}
+
+
+def _set_env_for_unloaded(n: int) -> dict[str, str | None]:
+    saved: dict[str, str | None] = {}
+    for module, names in _ENV_BY_MODULE.items():
+        if module in sys.modules:
+            continue
+        for name in names:
+            saved[name] = os.environ.get(name)
+            os.environ[name] = str(n)
+    return saved
+
+
+def _restore_env(saved: dict[str, str | None]) -> None:
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 def limited(fn: F) -> F:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -108,3 +110,19 @@ def test_setting_field_defaults_to_auto():
     assert StyleMixSettings.from_mapping({"compute_threads": "2"}).compute_threads == "2"
     threads.configure(StyleMixSettings.from_mapping({"compute_threads": "2"}).compute_threads)
     assert threads.configured() == 2
+
+
+def test_torch_imported_inside_the_block_starts_with_the_count():
+    import subprocess
+    import sys
+
+    code = ("import os\nfrom lib_stylemix import threads\n"
+            "with threads.compute_threads(1):\n"
+            "    import torch\n"
+            "    inside = torch.get_num_threads()\n"
+            "print(inside, os.environ.get('OMP_NUM_THREADS'))\n")
+    root = str(Path(__file__).resolve().parents[1])
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": root})
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == ["1", "None"]  # 1 thread inside; the variable is gone again after the block
