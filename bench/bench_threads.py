@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import os
 import sys
 import tempfile
@@ -23,36 +22,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from lora_bench_common import fmt_s, make_pool, median, run_worker
+from lora_bench_common import BusyCore, fmt_s, make_pool, median, run_worker
 
 SCRIPT = Path(__file__).resolve()
-
-
-def spin(seconds: float) -> None:
-    """Keep one core busy for at most `seconds` (the parent stops it earlier)."""
-    deadline = time.monotonic() + seconds
-    x = 0
-    while time.monotonic() < deadline:
-        x += 1
-
-
-class BusyCore:
-    """A bounded busy loop on one core, started and stopped around a block."""
-
-    def __init__(self, limit_s: float) -> None:
-        self.limit_s = limit_s
-        self.process: multiprocessing.Process | None = None
-
-    def __enter__(self) -> BusyCore:
-        self.process = multiprocessing.get_context("spawn").Process(target=spin, args=(self.limit_s,), daemon=True)
-        self.process.start()
-        time.sleep(0.5)  # let it reach the scheduler's run queue
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.join(5)
 
 
 def worker(paths: list[str], choice: str) -> dict:
