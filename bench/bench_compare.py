@@ -3,10 +3,13 @@
     .venv/bin/python bench/bench_compare.py                      # 8 SD1.5 files, rank 32 and 128, all 264 modules
     .venv/bin/python bench/bench_compare.py --files 2 --ranks 2 --modules 6 --repeats 1   # smoke size
 
-Prints medians of `--repeats` runs, the floors (reading the bytes; Gram multiply-adds at this machine's measured
-fp32 matmul rate) and the ratios measured in the same run. Two dense-ΔW baselines (each ΔW formed once and a Gram
-of the flattened ΔW; and the naive per-pair ‖ΔW_i − ΔW_j‖) are timed on one module of each distinct shape and
-extrapolated by the number of modules with that shape (printed as such).
+Interleaved rounds: in each, a fresh process measures the floors with the thread count the kernel gets
+(`--threads`, default auto) — reading every byte of the pool from the page cache, and the fp32 matmul rate
+— then runs the Gram method once; the seed's legacy metric follows in its own process. Prints the load
+average, the thread settings, the ratio to max(read floor, compute floor) per round and its median. Two
+dense-ΔW baselines (each ΔW formed once and a Gram of the flattened ΔW; and the naive per-pair
+‖ΔW_i − ΔW_j‖) are timed on one module of each distinct shape and extrapolated by the number of modules with
+that shape (printed as such).
 """
 
 from __future__ import annotations
