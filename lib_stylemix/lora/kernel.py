@@ -228,14 +228,15 @@ def _products(files_a: list[LoraFile], files_b: list[LoraFile], opts: _Options) 
     owner = files_a[0] if files_a else files_b[0]
     by_block: dict[str, np.ndarray] = {}
     np_dtype = _np_dtype(opts.dtype)
+    convert = _converter(sum(_elements(b, same) for b in batches if b.fast))
     progress.begin(total, opts.what)
     done = 0
     with compute_threads(), _RawFiles() as raws:
         for batch in batches:
             if cancel.cancelled():
                 raise CancelledError(f"{opts.what} stopped after {done} of {total} modules")
-            stack_a = _read(files_a, batch.a, batch, np_dtype, raws)
-            stack_b = stack_a if same else _read(files_b, batch.b, batch, np_dtype, raws)
+            stack_a = _read(files_a, batch.a, batch, (np_dtype, convert), raws)
+            stack_b = stack_a if same else _read(files_b, batch.b, batch, (np_dtype, convert), raws)
             sums = _gram(stack_a, stack_b, same)
             for g, module in enumerate(batch.modules):
                 block_k = by_block.setdefault(owner.block_of(module), np.zeros((len(files_a), len(files_b))))
@@ -271,10 +272,19 @@ def _side(files: list[LoraFile], module: str) -> _Side:
     return _Side(idx=idx, ranks=tuple(files[i].modules[module].rank for i in idx))
 
 
+def _per_module(batch: _Batch, same: bool) -> int:
+    """Factor entries one module of the batch reads (both sides)."""
+    width = sum(batch.a.ranks) + (0 if same else sum(batch.b.ranks))
+    return width * (batch.rows + batch.cols)
+
+
+def _elements(batch: _Batch, same: bool) -> int:
+    return len(batch.modules) * _per_module(batch, same)
+
+
 def _split(batch: _Batch, same: bool) -> Iterator[_Batch]:
     """Cut a batch so that its stacked float32 factors stay under `_BATCH_BYTES`."""
-    width = sum(batch.a.ranks) + (0 if same else sum(batch.b.ranks))
-    per_module = 4 * width * (batch.rows + batch.cols)
+    per_module = 4 * _per_module(batch, same)
     step = max(1, _BATCH_BYTES // max(1, per_module))
     for start in range(0, len(batch.modules), step):
         yield _Batch(batch.modules[start:start + step], batch.a, batch.b, batch.rows, batch.cols, batch.fast)
@@ -310,8 +320,9 @@ class _RawFiles(dict):
         self.clear()
 
 
-def _read(files: list[LoraFile], side: _Side, batch: _Batch, dtype: Any, raws: _RawFiles) -> _Stack:
+def _read(files: list[LoraFile], side: _Side, batch: _Batch, how: tuple[Any, _Convert], raws: _RawFiles) -> _Stack:
     """Read one side of a batch into its stacks: raw byte views for plain modules, `factors` otherwise."""
+    dtype, convert = how
     chosen = [files[i] for i in side.idx]
     if not batch.fast:
         return _read_generic(chosen, batch.modules[0], dtype)
@@ -319,7 +330,6 @@ def _read(files: list[LoraFile], side: _Side, batch: _Batch, dtype: Any, raws: _
     ups = np.empty((count, batch.rows, total), dtype=dtype)
     downs = np.empty((count, total, batch.cols), dtype=dtype)
     scales = np.empty((count, len(chosen)))
-    convert = _converter(ups.size + downs.size)
     start = 0
     for p, (file, r) in enumerate(zip(chosen, side.ranks, strict=True)):
         raw = raws.get_raw(file)
@@ -343,15 +353,19 @@ def _read_generic(files: list[LoraFile], module: str, dtype: Any) -> _Stack:
     return _Stack(ups, downs, [fac.rank for fac in facs], np.ones((1, len(files))), files, [module])
 
 
-_TORCH_CONVERT_ELEMENTS = 1 << 22  # above this many elements per batch, torch's vectorised fp16 conversion pays
+_Convert = Callable[["RawFile", str, np.ndarray], None]
+
+# fp16 → float32: torch's vectorised copy saves about 5 ns per entry over numpy's, and importing torch costs
+# a few seconds, so a computation imports torch for its reads only above this many entries
+_TORCH_IMPORT_PAYS = 1 << 29
 
 
-def _converter(elements: int) -> Callable[[RawFile, str, np.ndarray], None]:
-    """numpy's conversion for small batches (no torch import), torch's (several times faster) for large ones
-    or once torch is loaded anyway."""
+def _converter(elements: int) -> _Convert:
+    """torch's conversion when torch is loaded anyway or the reads are large enough to pay for importing it;
+    numpy's otherwise (a compare of a few files never imports torch)."""
     import sys
 
-    if elements < _TORCH_CONVERT_ELEMENTS and "torch" not in sys.modules:
+    if "torch" not in sys.modules and elements < _TORCH_IMPORT_PAYS:
         return _convert_numpy
     try:
         import torch  # noqa: F401

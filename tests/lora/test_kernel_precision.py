@@ -27,12 +27,12 @@ def pool(tmp_path_factory):
     return paths, reference
 
 
-@pytest.mark.parametrize(("batch_bytes", "torch_above"), [
-    (1, 0),  # one module per batch, torch conversion
-    (1 << 20, 1 << 40),  # several modules per batch, numpy conversion
-    (1 << 40, 0),  # every module of a shape in one batch
+@pytest.mark.parametrize(("batch_bytes", "convert"), [
+    (1, "_convert_torch"),  # one module per batch
+    (1 << 20, "_convert_numpy"),  # several modules per batch
+    (1 << 40, "_convert_torch"),  # every module of a shape in one batch
 ])
-def test_float32_kernel_matches_float64_dense(pool, monkeypatch, batch_bytes, torch_above):
+def test_float32_kernel_matches_float64_dense(pool, monkeypatch, batch_bytes, convert):
     """Error bound: |K32_ij − K_ij| ≤ 1e-5·√(K_ii K_jj) (float32 products of length ≤ 2880, float64 sums).
 
     Relative to the norms, not to K_ij itself: near-orthogonal files have K_ij ≪ √(K_ii K_jj), and an
@@ -40,7 +40,7 @@ def test_float32_kernel_matches_float64_dense(pool, monkeypatch, batch_bytes, to
     """
     paths, reference = pool
     monkeypatch.setattr(kernel_module, "_BATCH_BYTES", batch_bytes)
-    monkeypatch.setattr(kernel_module, "_TORCH_CONVERT_ELEMENTS", torch_above)
+    monkeypatch.setattr(kernel_module, "_converter", lambda _elements: getattr(kernel_module, convert))
     got = kernel([open_lora(p) for p in paths]).total
     scale = np.sqrt(np.outer(np.diag(reference), np.diag(reference)))
     assert np.all(np.abs(got - reference) <= 1e-5 * scale)
