@@ -67,6 +67,12 @@ def test_info_alpha_matches_the_torch_reader(lora_file):
             assert lora.alpha(module) == float(tensors[f"{module}.alpha"].double())
 
 
+def test_small_compare_by_block_runs_without_torch(lora_file):
+    """A compare of a few files reads and converts with numpy: torch is not worth importing for it."""
+    out = _run("compare", "--by-block", str(lora_file), str(lora_file.with_name("f1.safetensors")))
+    assert out == {"code": 0, "heavy": []}
+
+
 def test_by_block_planning_is_torch_free(lora_file):
     """Opening files, checking the arch and listing block names (what `compare --by-block` plans with)."""
     code = (
