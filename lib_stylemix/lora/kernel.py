@@ -378,15 +378,9 @@ def _convert_numpy(raw: RawFile, key: str, out: np.ndarray) -> None:
     raw.into(key, out)
 
 
-_TORCH_MIN_ENTRIES = 4096  # below this, torch's per-call overhead exceeds numpy's slower conversion
-
-
 def _convert_torch(raw: RawFile, key: str, out: np.ndarray) -> None:
     import torch
 
-    if out.size < _TORCH_MIN_ENTRIES:
-        raw.into(key, out)
-        return
     src = raw.array(key).reshape(out.shape)
     src_t = torch.from_numpy(src)
     if raw.entries[key].code == "BF16":
