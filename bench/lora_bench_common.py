@@ -7,6 +7,7 @@ not inflated by file generation or by the other methods.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import resource
 import statistics
@@ -94,3 +95,30 @@ def run_worker(script: Path, args: list[str]) -> dict:
 
 def fmt_s(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms" if seconds < 10 else f"{seconds:.1f} s"
+
+
+def spin(seconds: float) -> None:
+    """Keep one core busy for at most `seconds` (the parent stops it earlier)."""
+    deadline = time.monotonic() + seconds
+    x = 0
+    while time.monotonic() < deadline:
+        x += 1
+
+
+class BusyCore:
+    """A bounded busy loop on one core, started and stopped around a block."""
+
+    def __init__(self, limit_s: float) -> None:
+        self.limit_s = limit_s
+        self.process: multiprocessing.Process | None = None
+
+    def __enter__(self) -> BusyCore:
+        self.process = multiprocessing.get_context("spawn").Process(target=spin, args=(self.limit_s,), daemon=True)
+        self.process.start()
+        time.sleep(0.5)  # let it reach the scheduler's run queue
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.join(5)

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import sys
 from collections.abc import Sequence
 
-from lib_stylemix import __version__
+from lib_stylemix import __version__, threads
 from lib_stylemix.console import say
 from lib_stylemix.errors import CancelledError, StyleMixError
 
@@ -29,24 +30,54 @@ COMMAND_MODULES = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The full parser; with `argv` naming a command, only the command modules up to the one that registers
+    it are imported (so `info` does not load the pool, training or UI packages)."""
     parser = argparse.ArgumentParser(
         prog="python -m lib_stylemix",
         description="StyleMix: compare, merge and evolve style LoRAs; prepare, restyle and train datasets.",
     )
     parser.add_argument("--version", action="version", version=f"StyleMix {__version__}")
+    parser.add_argument("--threads", type=_threads_arg, default=threads.AUTO, metavar="N|auto",
+                        help="compute threads for numpy/BLAS and torch (default auto: the cores not already busy; "
+                             "never more than the cores)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
+    wanted = _command_name(argv)
     for module_name in COMMAND_MODULES:
         importlib.import_module(module_name).register(subparsers)
+        if wanted is not None and wanted in subparsers.choices:
+            break
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def _command_name(argv: Sequence[str] | None) -> str | None:
+    """The sub-command in `argv` (the first word that is not a global option or its value)."""
+    words = iter(argv or ())
+    for word in words:
+        if word == "--threads":
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
+def _threads_arg(text: str) -> str | int:
     try:
-        return int(args.func(args) or 0)
+        return threads.parse_threads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    if argv is None:
+        argv = sys.argv[1:]
+    parser = build_parser(argv)
+    args = parser.parse_args(argv)
+    threads.configure(args.threads)
+    try:
+        with threads.compute_threads():
+            return int(args.func(args) or 0)
     except CancelledError as exc:
         say(f"cancelled: {exc}")
         return 1

@@ -51,6 +51,7 @@ class StyleMixSettings:
     preview_prompts: tuple[str, ...] = DEFAULT_PREVIEW_PROMPTS
     preview_seeds: tuple[int, ...] = (1234, 5678)
     epoch_strengths: tuple[float, ...] = (0.4, 0.6, 0.8, 1.0)
+    compute_threads: str = "auto"  # "auto" (cores not busy; 1 while generating) or a number (lib_stylemix.threads)
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, Any], prefix: str = "") -> StyleMixSettings:

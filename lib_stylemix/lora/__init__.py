@@ -2,59 +2,55 @@
 
 Everything here works on per-module factors (ΔW = up @ down) and never forms a dense ΔW in the default paths.
 See the README section "The LoRA engine" for the maths and the command line.
+
+The names below are imported on first use (PEP 562), so `import lib_stylemix.lora.cli` or reading a header
+does not load numpy, torch or the merge code: `info` and `--help` stay fast.
 """
 
-from lib_stylemix.lora.arch import ARCHES, block_names, block_of, check_same_arch, detect_arch
-from lib_stylemix.lora.batch_open import OpenedBatch, Skipped, open_many
-from lib_stylemix.lora.container import LoraFormatError
-from lib_stylemix.lora.file import Factors, LoraFile, ModuleInfo, open_lora
-from lib_stylemix.lora.kernel import (
-    METRICS,
-    CrossKernel,
-    Kernel,
-    cosine_similarity,
-    cross_kernel,
-    distance_from_gram,
-    distances,
-    kernel,
-    legacy_distance_matrix,
-)
-from lib_stylemix.lora.merge import METHODS, MergedLora, MergeTerm, OutModule, merge
-from lib_stylemix.lora.synthetic import default_modules, make_lora_file, module_table, write_example_pool
-from lib_stylemix.lora.writer import WrittenLora, write_lora
+from __future__ import annotations
 
-__all__ = [
-    "ARCHES",
-    "METHODS",
-    "METRICS",
-    "CrossKernel",
-    "Factors",
-    "Kernel",
-    "LoraFile",
-    "LoraFormatError",
-    "MergeTerm",
-    "MergedLora",
-    "ModuleInfo",
-    "OpenedBatch",
-    "OutModule",
-    "Skipped",
-    "WrittenLora",
-    "block_names",
-    "block_of",
-    "check_same_arch",
-    "cosine_similarity",
-    "cross_kernel",
-    "default_modules",
-    "detect_arch",
-    "distance_from_gram",
-    "distances",
-    "kernel",
-    "legacy_distance_matrix",
-    "make_lora_file",
-    "merge",
-    "module_table",
-    "open_lora",
-    "open_many",
-    "write_example_pool",
-    "write_lora",
-]
+import importlib
+import sys
+import types
+from typing import Any
+
+_EXPORTS = {
+    "lib_stylemix.lora.arch": ("ARCHES", "block_names", "block_of", "check_same_arch", "detect_arch"),
+    "lib_stylemix.lora.batch_open": ("OpenedBatch", "Skipped", "open_many"),
+    "lib_stylemix.lora.container": ("LoraFormatError",),
+    "lib_stylemix.lora.file": ("Factors", "LoraFile", "ModuleInfo", "open_lora"),
+    "lib_stylemix.lora.kernel": ("METRICS", "CrossKernel", "Kernel", "cosine_similarity", "cross_kernel",
+                                 "distance_from_gram", "distances", "kernel", "legacy_distance_matrix"),
+    "lib_stylemix.lora.merge": ("METHODS", "MergedLora", "MergeTerm", "OutModule", "merge"),
+    "lib_stylemix.lora.synthetic": ("default_modules", "make_lora_file", "module_table", "write_example_pool"),
+    "lib_stylemix.lora.writer": ("WrittenLora", "write_lora"),
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+class _Package(types.ModuleType):
+    """Keeps `kernel` and `merge` the functions when their submodules get imported (as the eager imports did:
+    the import system binds a loaded submodule as an attribute of its package)."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, types.ModuleType) and _WHERE.get(name) == value.__name__:
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -22,6 +22,7 @@ from lib_stylemix.lora.arch import block_of as _block_of
 from lib_stylemix.lora.arch import detect_arch
 from lib_stylemix.lora.container import LoraFormatError, SafetensorsSource, TensorSource, open_source
 from lib_stylemix.lora.formats import ALPHA, DOWN, UP, ModuleInfo, ParsedFile, parse_keys
+from lib_stylemix.lora.rawread import read_values
 from lib_stylemix.seams import CancelToken, NeverCancel, NullProgress, Progress
 
 KINDS = ("linear", "conv1x1", "conv3x3")
@@ -160,10 +161,10 @@ class LoraFile:
         keys = self._keys[self.module_info(module).name]
         if ALPHA not in keys:
             return None
-        tensor = self._source.get(keys[ALPHA])
-        if tensor.numel() != 1:
-            raise LoraFormatError(f"{self.path}: {module}.alpha has {tensor.numel()} values, expected 1")
-        value = float(tensor.reshape(()).item())
+        values = read_values(self._source, keys[ALPHA])  # no torch for safetensors: `info` stays light
+        if len(values) != 1:
+            raise LoraFormatError(f"{self.path}: {module}.alpha has {len(values)} values, expected 1")
+        value = values[0]
         if not math.isfinite(value):
             raise LoraFormatError(f"{self.path}: {module}.alpha is {value} (NaN/Inf)")
         return value
@@ -185,6 +186,19 @@ class LoraFile:
         info = entry.info
         return (torch.from_numpy(np.ascontiguousarray(up).reshape(info.up_shape)),
                 torch.from_numpy(np.ascontiguousarray(down).reshape(info.down_shape)))
+
+    def plain_keys(self, module: str) -> tuple[str, str] | None:
+        """(up key, down key) when the module is a plain kohya up/down pair in a safetensors file, else None.
+
+        The kernel's fast path reads such modules straight from their bytes (`rawread`); every other
+        module or format goes through `factors`.
+        """
+        entry = self._entries.get(module)
+        keys = entry.keys if entry is not None else {}
+        if (entry is None or entry.build is not None or self.format != "safetensors"
+                or set(keys) - {UP, DOWN, ALPHA} or UP not in keys or DOWN not in keys):
+            return None
+        return keys[UP], keys[DOWN]
 
     def factors(self, module: str, dtype: Any = None) -> Factors:
         """Read one module now as float32 (or float64 with `dtype=torch.float64`), scale folded into `up`.

@@ -18,6 +18,7 @@ from lib_stylemix.lora.file import LoraFile
 from lib_stylemix.lora.merge_methods import METHODS as REGISTRY
 from lib_stylemix.lora.merge_methods import MergeInputs, MergeMethod, OutModule
 from lib_stylemix.seams import CancelToken, NeverCancel, NullProgress, Progress
+from lib_stylemix.threads import limited
 
 __all__ = ["METHODS", "MergeTerm", "MergedLora", "OutModule", "merge", "method_names"]  # and METHOD_LABELS
 
@@ -68,6 +69,7 @@ class MergedLora:
         return REGISTRY.get(self.method).label
 
 
+@limited
 def merge(terms: Sequence[MergeTerm], *, method: str = "concat", rank: int | None = None,
           energy: float | None = None, progress: Progress | None = None,
           cancel: CancelToken | None = None, options: Mapping[str, Any] | None = None) -> MergedLora:

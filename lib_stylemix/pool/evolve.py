@@ -21,6 +21,7 @@ from lib_stylemix.pool.saving import SavePlan
 from lib_stylemix.pool.scoring import Reference, mark_duplicates, member_novelty, score_candidates, select
 from lib_stylemix.pool.settings import EvolveSettings
 from lib_stylemix.seams import CancelToken, NeverCancel, NullProgress, Progress
+from lib_stylemix.threads import limited
 
 
 @dataclass
@@ -117,6 +118,7 @@ def evict(pool: Pool, max_size: int | None) -> list[str]:
     return evicted
 
 
+@limited
 def evolve(
     pool: Pool,
     settings: EvolveSettings,

@@ -1,0 +1,90 @@
+"""The cold path: `--help`, `info` and `compare --by-block` planning load neither torch nor gradio."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Runs the CLI in a fresh interpreter, then reports which heavy libraries ended up imported.
+WRAPPER = """
+import json, sys
+from lib_stylemix.cli import main
+try:
+    code = main(sys.argv[1:])
+except SystemExit as exc:
+    code = exc.code
+heavy = sorted(m for m in ("torch", "gradio", "matplotlib", "safetensors", "cv2") if m in sys.modules)
+print("HEAVY " + json.dumps({"code": code, "heavy": heavy}))
+"""
+
+
+def _run(*args: str) -> dict:
+    res = subprocess.run([sys.executable, "-c", WRAPPER, *args], cwd=ROOT, capture_output=True, text=True,
+                         timeout=120, env={"PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"})
+    line = next(ln for ln in res.stdout.splitlines() if ln.startswith("HEAVY "))
+    return json.loads(line.removeprefix("HEAVY "))
+
+
+@pytest.fixture(scope="module")
+def lora_file(tmp_path_factory) -> Path:
+    from lib_stylemix.lora import make_lora_file
+    from tests.lora.conftest import SD1_SMALL
+
+    folder = tmp_path_factory.mktemp("cold")
+    for i, dtype in enumerate(("fp16", "bf16")):
+        make_lora_file(folder / f"f{i}.safetensors", rank=4, seed=i, modules=SD1_SMALL, dtype=dtype, alpha=2.0)
+    return folder / "f0.safetensors"
+
+
+@pytest.mark.parametrize("args", [["--help"], ["info", "--help"], ["compare", "--help"]])
+def test_help_is_torch_free(args):
+    out = _run(*args)
+    assert out["code"] == 0
+    assert "torch" not in out["heavy"] and "gradio" not in out["heavy"]
+
+
+def test_info_reads_headers_and_alphas_without_torch(lora_file):
+    out = _run("info", "--json", str(lora_file), str(lora_file.with_name("f1.safetensors")))
+    assert out == {"code": 0, "heavy": []}
+
+
+def test_info_alpha_matches_the_torch_reader(lora_file):
+    """The struct-based alpha read gives the value safetensors+torch give (fp16 and bf16 files)."""
+    from safetensors.torch import load_file
+
+    from lib_stylemix.lora import open_lora
+
+    for path in (lora_file, lora_file.with_name("f1.safetensors")):
+        tensors = load_file(str(path))
+        lora = open_lora(path)
+        for module in lora.module_names:
+            assert lora.alpha(module) == float(tensors[f"{module}.alpha"].double())
+
+
+def test_small_compare_by_block_runs_without_torch(lora_file):
+    """A compare of a few files reads and converts with numpy: torch is not worth importing for it."""
+    out = _run("compare", "--by-block", str(lora_file), str(lora_file.with_name("f1.safetensors")))
+    assert out == {"code": 0, "heavy": []}
+
+
+def test_by_block_planning_is_torch_free(lora_file):
+    """Opening files, checking the arch and listing block names (what `compare --by-block` plans with)."""
+    code = (
+        "import sys\n"
+        "from lib_stylemix.lora import block_names, check_same_arch, open_lora\n"
+        f"files = [open_lora(p) for p in {[str(lora_file), str(lora_file.with_name('f1.safetensors'))]!r}]\n"
+        "arch = check_same_arch(files)\n"
+        "blocks = {files[0].block_of(m) for m in files[0].module_names}\n"
+        "assert blocks <= set(block_names(arch, full=True)) | set(block_names(arch))\n"
+        "print(sorted(m for m in ('torch', 'gradio') if m in sys.modules))\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                         env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "[]"
