@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from lib_stylemix.console import emit_json, say
+from lib_stylemix.console import emit_json, emit_text, say
 from lib_stylemix.errors import CancelledError, StyleMixError
 
 STATE_NAME = "evolve-state.json"
@@ -192,7 +192,7 @@ def _evolve(args: argparse.Namespace) -> int:
     figures = write_figures(pool, out / FIGURE_DIR, overwrite=resuming_here)
     if result.cancelled:
         raise CancelledError(f"stopped after generation {pool.generation}; resume with --resume {state_path}")
-    say(f"report: {report}\nfigures: {out / FIGURE_DIR}")
+    emit_text(f"report: {report}\nfigures: {out / FIGURE_DIR}", json_mode=args.json)
     if args.json:
         emit_json({
             "iterations": [{"candidates": len(g.candidates), "kept": _kept_json(g, pool)} for g in result.generations],
@@ -212,14 +212,14 @@ def _demo(args: argparse.Namespace) -> int:
 
     summary = run_demo(args.out, lora_dir=args.lora_dir, progress=StderrProgress())
     far = summary["most_different"]
-    say(f"compared {len(summary['compared'])} LoRAs from {summary['source']}; most different pair: "
-        f"{far['a']} ↔ {far['b']} (‖ΔW_a − ΔW_b‖ = {far['distance']:.4g})")
+    emit_text(f"compared {len(summary['compared'])} LoRAs from {summary['source']}; most different pair: "
+        f"{far['a']} ↔ {far['b']} (‖ΔW_a − ΔW_b‖ = {far['distance']:.4g})", json_mode=args.json)
     for kept in summary["kept"]:
-        say(f"kept {kept['name']} (novelty {kept['score']:.3f})")
-    say(f"compare heatmap: {summary['compare_heatmap']}")
-    say(f"evolve report:   {summary['report']}")
-    say(f"figures:         {', '.join(summary['figures'].values())}")
-    say(f"kept LoRAs in:   {summary['evolved_dir']}")
+        emit_text(f"kept {kept['name']} (novelty {kept['score']:.3f})", json_mode=args.json)
+    emit_text(f"compare heatmap: {summary['compare_heatmap']}", json_mode=args.json)
+    emit_text(f"evolve report:   {summary['report']}", json_mode=args.json)
+    emit_text(f"figures:         {', '.join(summary['figures'].values())}", json_mode=args.json)
+    emit_text(f"kept LoRAs in:   {summary['evolved_dir']}", json_mode=args.json)
     if args.json:
         emit_json(summary)
     return 0
