@@ -151,15 +151,15 @@ def _canny(args: argparse.Namespace) -> int:
         pair = auto_thresholds(image, resolution=args.resolution) if args.auto else (low, high)
         edge_map = canny_map(image, *pair, resolution=args.resolution)
         density = edge_density(edge_map)
-        warning = density_warning(density)
-        rows.append({"file": name, "low": pair[0], "high": pair[1], "density": round(density, 5), "warning": warning})
+        flag = density_warning(density)
+        rows.append({"file": name, "low": pair[0], "high": pair[1], "density": round(density, 5), "warning": flag})
         maps.append(edge_map)
         pairs.append(pair)
-        emit_text(f"{name}: {pair[0]}/{pair[1]} density {density:.1%}" + (f"  WARNING {warning}" if warning else ""),
-            json_mode=args.json)
+        emit_text(f"{name}: {pair[0]}/{pair[1]} density {density:.1%}" + (f"  WARNING {flag}" if flag else ""),
+                  json_mode=args.json)
     if source.is_dir():
         title = f"canny {'auto' if args.auto else f'{low}/{high}'} · {source.name}"
-        picture = contact_sheet(maps, [r["file"] for r in rows], thresholds=pairs, title=title)
+        picture = contact_sheet(maps, [str(r["file"]) for r in rows], thresholds=pairs, title=title)
     else:
         picture = map_image(maps[0])
     write_with(args.out, lambda tmp: picture.save(tmp, format="PNG"), overwrite=args.overwrite)

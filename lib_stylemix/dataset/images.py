@@ -6,6 +6,7 @@ into a new folder, which `load_image_set` (and the restyle plan) read back with 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -56,6 +57,11 @@ class ImageSet:
     def descriptions(self) -> dict[str, str]:
         """File name → description, the shape the manifest and CSV use."""
         return {Path(e.path).name: e.description for e in self.entries}
+
+
+def _save_png(image: Image.Image, tmp: Path) -> None:
+    """`write_with` callback (bound with functools.partial: a lambda default would hide the type)."""
+    image.save(tmp, format="PNG")
 
 
 def natural_key(name: str) -> tuple[tuple[int, int | str], ...]:
@@ -220,7 +226,7 @@ def parse_size(text: str | int | Sequence[int]) -> tuple[int, int]:
     return width, height
 
 
-def prepare_image_set(
+def prepare_image_set(  # noqa: PLR0913 — keyword options of one CLI/UI call; an options dataclass is the follow-up
     src: str | Path,
     dst: str | Path,
     size: int | str | Sequence[int] = 512,
@@ -284,7 +290,7 @@ def prepare_image_set(
             warnings.append(f"{name}: {entry.width}x{entry.height} upscaled to fit {width}x{height}")
         target = safe_child(dst, f"{entry.stem}.png")
         out_image = fitted.image
-        write_with(target, lambda tmp, im=out_image: im.save(tmp, format="PNG"), overwrite=overwrite)
+        write_with(target, functools.partial(_save_png, out_image), overwrite=overwrite)
         entries.append(ImageEntry(str(target), entry.stem, entry.description, width, height, entry.description_source))
         records.append(
             {

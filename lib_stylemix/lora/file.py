@@ -214,7 +214,7 @@ def open_lora(path: str | Path) -> LoraFile:
     return LoraFile(path, source, modules, keys)
 
 
-def _module_info(path: Path, name: str, params: dict[str, str], source: TensorSource) -> ModuleInfo:
+def _module_info(path: Path, name: str, params: dict[str, str], source: TensorSource) -> ModuleInfo:  # noqa: C901
     down = source.tensors[params[DOWN]]
     up = source.tensors[params[UP]]
     where = f"{path}: module {name}"

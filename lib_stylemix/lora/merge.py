@@ -74,7 +74,7 @@ class MergedLora:
         return METHOD_LABELS[self.method]
 
 
-def merge(terms: Sequence[MergeTerm], *, method: str = "concat", rank: int | None = None,
+def merge(terms: Sequence[MergeTerm], *, method: str = "concat", rank: int | None = None,  # noqa: C901, PLR0915
           energy: float | None = None, progress: Progress | None = None,
           cancel: CancelToken | None = None) -> MergedLora:
     """Merge `terms` into one LoRA (see module docstring). svd without rank/energy keeps the largest input rank."""

@@ -19,7 +19,8 @@ from lib_stylemix.seams import NullProgress, Progress
 DEMO_MARKER = ".stylemix-demo"
 EXAMPLE_DIR = "example-pool"
 EVOLVED_DIR = "evolved"
-DEMO_SETTINGS = {"iterations": 2, "ratios": 3, "keep": 2, "crossover": True, "extrapolate": 0.25, "seed": 0}
+DEMO_SETTINGS: dict[str, Any] = {"iterations": 2, "ratios": 3, "keep": 2, "crossover": True, "extrapolate": 0.25,
+                                 "seed": 0}
 
 
 def run_demo(out: str | Path, *, lora_dir: str | Path | None = None,

@@ -15,7 +15,7 @@ from lib_stylemix.errors import StyleMixError
 DEFAULT_OUTPUT_ROOT = Path("models") / "Lora" / "stylemix"
 
 
-def register(subparsers) -> None:
+def register(subparsers) -> None:  # noqa: PLR0915 — flat argparse declarations
     sd = subparsers.add_parser("sd-scripts", help="install or check the kohya sd-scripts used for training")
     sd_sub = sd.add_subparsers(dest="sd_command", metavar="ACTION")
     sd_sub.required = True

@@ -199,7 +199,7 @@ def _resolve_env(sd: SdScripts, env: EnvInfo | None, settings: TrainSettings) ->
     return env if env is not None or not needs_probe else probe_environment(sd)
 
 
-def build_toml_args(
+def build_toml_args(  # noqa: PLR0913 — keyword-only sd-scripts fields
     *,
     arch: str,
     base_model: Path,
@@ -301,7 +301,7 @@ def build_command(
     ]  # fmt: skip
 
 
-def plan_training(
+def plan_training(  # noqa: PLR0913 — keyword-only options; an options dataclass is the follow-up
     dataset_dir: str | os.PathLike[str],
     base_model: str | os.PathLike[str],
     *,

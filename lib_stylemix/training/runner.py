@@ -94,7 +94,7 @@ class TrainingRunner:
     `handoff.release()` runs before launch and `restore()` after the process ends, whatever happened.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 — keyword-only callbacks and timeouts
         self,
         job: TrainJob,
         *,
@@ -304,7 +304,7 @@ class TrainingRunner:
         tail = self.tail
         final = Path(self.job.final_file)
         fresh = final.exists() and final.stat().st_mtime >= self._started_at - 2
-        base = {
+        base: dict[str, Any] = {
             "exit_code": code,
             "files": self._files_on_disk(),
             "log_path": str(self.log_path),

@@ -82,7 +82,7 @@ def fresh_txt2img() -> Callable[[], Any]:
     return new
 
 
-def set_txt2img_fields(
+def set_txt2img_fields(  # noqa: PLR0913 — the webui's txt2img fields; replaced by the Txt2ImgRequest seam
     p,
     *,
     prompt: str,
