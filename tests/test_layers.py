@@ -123,43 +123,25 @@ def own(imp: Import) -> bool:
 
 
 def find_circles(edges: list[Import] | tuple[Import, ...]) -> list[list[str]]:
-    """Every strongly connected component with more than one module (Tarjan), each sorted."""
+    """Every group of modules that reach each other (a strongly connected component of 2+ modules), sorted."""
     graph: dict[str, set[str]] = {}
     for e in edges:
         if e.source != e.target:
             graph.setdefault(e.source, set()).add(e.target)
             graph.setdefault(e.target, set())
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on_stack: set[str] = set()
-    circles: list[list[str]] = []
 
-    def visit(v: str) -> None:
-        index[v] = low[v] = len(index)
-        stack.append(v)
-        on_stack.add(v)
-        for w in sorted(graph[v]):
-            if w not in index:
-                visit(w)
-                low[v] = min(low[v], low[w])
-            elif w in on_stack:
-                low[v] = min(low[v], index[w])
-        if low[v] == index[v]:
-            component = []
-            while True:
-                w = stack.pop()
-                on_stack.discard(w)
-                component.append(w)
-                if w == v:
-                    break
-            if len(component) > 1:
-                circles.append(sorted(component))
+    def reachable(start: str) -> set[str]:
+        seen: set[str] = set()
+        todo = [start]
+        while todo:
+            for nxt in graph[todo.pop()] - seen:
+                seen.add(nxt)
+                todo.append(nxt)
+        return seen
 
-    for v in sorted(graph):
-        if v not in index:
-            visit(v)
-    return circles
+    reach = {v: reachable(v) for v in graph}
+    circles = {tuple(sorted(w for w in reach[v] if v in reach[w])) for v in graph if v in reach[v]}
+    return sorted(list(c) for c in circles)
 
 
 def test_the_checker_sees_the_code_base():
