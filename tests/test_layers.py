@@ -4,8 +4,9 @@ Layers, lowest first; a module may import its own layer and lower ones, never a 
 
     0  errors, console, fsutil, seams, settings, threads   shared vocabulary and side-effect helpers
     1  lora                                                  the LoRA engine (ΔW algebra, files)
-    2  pool, dataset, science                                use-cases over LoRAs and images
-    3  restyle, epochs, training                             use-cases that drive generation / sd-scripts
+    2  pool, dataset                                         use-cases over LoRAs and images
+    3  restyle, epochs, training, science                    use-cases that drive generation / sd-scripts, and
+                                                             the experiments built on them
     4  ui, cli, __main__, and every package's cli.py         front ends (gradio, argparse)
     5  webui                                                 the only adapter to A1111/Forge
 
@@ -34,8 +35,8 @@ FRONT_END = 4
 LAYERS: dict[str, int] = {
     "__init__": 0, "errors": 0, "console": 0, "fsutil": 0, "seams": 0, "settings": 0, "threads": 0,
     "lora": 1,
-    "pool": 2, "dataset": 2, "science": 2,
-    "restyle": 3, "epochs": 3, "training": 3,
+    "pool": 2, "dataset": 2,
+    "restyle": 3, "epochs": 3, "training": 3, "science": 3,
     "ui": 4, "cli": 4, "__main__": 4,
     "webui": 5,
 }  # fmt: skip
