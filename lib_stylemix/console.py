@@ -1,4 +1,9 @@
-"""Output conventions shared by every CLI command: one JSON document on stdout, people's text on stderr."""
+"""Output conventions shared by every CLI command.
+
+stdout carries the command's result, so `> file` and pipes capture it: its tables and lists, the paths it wrote
+and its closing summary (`emit_text`), or with `--json` exactly one JSON document (`emit_json`). Progress, warnings,
+notes and errors go to stderr (`say`).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,12 @@ def emit_json(document: Any) -> None:
     json.dump(document, sys.stdout, indent=2, ensure_ascii=False, allow_nan=False)
     sys.stdout.write("\n")
     sys.stdout.flush()
+
+
+def emit_text(message: str, *, json_mode: bool = False) -> None:
+    """A line of the command's result: stdout. Under `--json` the JSON document owns stdout, so the same line
+    goes to stderr for the person watching."""
+    print(message, file=sys.stderr if json_mode else sys.stdout, flush=True)
 
 
 def say(message: str) -> None:

@@ -248,17 +248,20 @@ def _blas_libraries() -> list[_Blas]:
     return _found[key]
 
 
+def _threadpoolctl_threads(lib: Any) -> int:
+    return int(lib.num_threads)
+
+
 def _threadpoolctl_libraries() -> list[_Blas] | None:
     try:
         from threadpoolctl import ThreadpoolController
     except ImportError:
         return None
     controller = ThreadpoolController()
-    out = []
+    out: list[_Blas] = []
     for lib in controller.select(user_api="blas").lib_controllers:
         out.append(_Blas(name=f"{lib.internal_api} ({os.path.basename(lib.filepath)})",
-                         get=lambda lib=lib: int(lib.num_threads),
-                         set=lambda n, lib=lib: lib.set_num_threads(n)))
+                         get=functools.partial(_threadpoolctl_threads, lib), set=lib.set_num_threads))
     return out
 
 
@@ -288,6 +291,6 @@ def _openblas_libraries() -> list[_Blas]:
                 getter.restype = ctypes.c_int
                 setter.argtypes = [ctypes.c_int]
                 out.append(_Blas(name=f"openblas ({os.path.basename(path)})", get=getter,
-                                 set=lambda n, s=setter: s(n)))
+                                 set=setter))
                 break
     return out

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TypeAlias
 
 import numpy as np
 from PIL import Image
@@ -19,7 +20,7 @@ AUTO_SIGMA = 0.33  # auto thresholds: (1 ± sigma) × median grey level
 SPARSE_BELOW = 0.015  # < 1.5 % edge pixels: too little structure for ControlNet to keep the composition
 MESSY_ABOVE = 0.18  # > 18 % edge pixels: texture noise that ControlNet will copy instead of the shapes
 
-ImageLike = Image.Image | np.ndarray | str | Path
+ImageLike: TypeAlias = Image.Image | np.ndarray | str | Path
 
 
 def check_thresholds(low: int, high: int) -> tuple[int, int]:

@@ -6,7 +6,7 @@ import argparse
 import re
 from pathlib import Path
 
-from lib_stylemix.console import emit_json, say
+from lib_stylemix.console import emit_json, emit_text, say
 from lib_stylemix.errors import StyleMixError
 
 
@@ -82,7 +82,8 @@ def _prepare(args: argparse.Namespace) -> int:
     )
     for warning in result.warnings:
         say(f"warning: {warning}")
-    say(f"prepared {len(result.image_set)} images in {args.dst} ({len(result.skipped)} skipped)")
+    emit_text(f"prepared {len(result.image_set)} images in {args.dst} ({len(result.skipped)} skipped)",
+              json_mode=args.json)
     if args.json:
         emit_json(result.to_dict())
     return 0
@@ -102,7 +103,7 @@ def _list(args: argparse.Namespace) -> int:
         emit_json({"folder": image_set.folder, "images": [vars(e) for e in image_set.entries]})
     else:
         for entry in image_set.entries:
-            say(f"{Path(entry.path).name}\t{entry.width}x{entry.height}\t{entry.description}")
+            emit_text(f"{Path(entry.path).name}\t{entry.width}x{entry.height}\t{entry.description}")
     return 0
 
 
@@ -110,7 +111,7 @@ def _describe(args: argparse.Namespace) -> int:
     from lib_stylemix.dataset.descriptions import read_descriptions, update_descriptions
 
     changed = update_descriptions(args.folder, read_descriptions(args.from_csv))
-    say(f"{changed} description(s) changed in {Path(args.folder) / 'images.json'}")
+    emit_text(f"{changed} description(s) changed in {Path(args.folder) / 'images.json'}", json_mode=args.json)
     if args.json:
         emit_json({"folder": str(args.folder), "changed": changed})
     return 0
@@ -151,18 +152,19 @@ def _canny(args: argparse.Namespace) -> int:
         pair = auto_thresholds(image, resolution=args.resolution) if args.auto else (low, high)
         edge_map = canny_map(image, *pair, resolution=args.resolution)
         density = edge_density(edge_map)
-        warning = density_warning(density)
-        rows.append({"file": name, "low": pair[0], "high": pair[1], "density": round(density, 5), "warning": warning})
+        flag = density_warning(density)
+        rows.append({"file": name, "low": pair[0], "high": pair[1], "density": round(density, 5), "warning": flag})
         maps.append(edge_map)
         pairs.append(pair)
-        say(f"{name}: {pair[0]}/{pair[1]} density {density:.1%}" + (f"  WARNING {warning}" if warning else ""))
+        emit_text(f"{name}: {pair[0]}/{pair[1]} density {density:.1%}" + (f"  WARNING {flag}" if flag else ""),
+                  json_mode=args.json)
     if source.is_dir():
         title = f"canny {'auto' if args.auto else f'{low}/{high}'} · {source.name}"
-        picture = contact_sheet(maps, [r["file"] for r in rows], thresholds=pairs, title=title)
+        picture = contact_sheet(maps, [str(r["file"]) for r in rows], thresholds=pairs, title=title)
     else:
         picture = map_image(maps[0])
     write_with(args.out, lambda tmp: picture.save(tmp, format="PNG"), overwrite=args.overwrite)
-    say(f"wrote {args.out}")
+    emit_text(f"wrote {args.out}", json_mode=args.json)
     if args.json:
         emit_json({"source": str(source), "output": str(args.out), "images": rows})
     return 0

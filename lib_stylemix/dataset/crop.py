@@ -75,7 +75,7 @@ def saliency_map(image: Image.Image) -> np.ndarray:
     spectrum = np.fft.fft2(grey)
     log_amplitude = np.log1p(np.abs(spectrum))
     residual = log_amplitude - cv2.blur(log_amplitude.astype(np.float32), (3, 3))
-    spectral = np.abs(np.fft.ifft2(np.exp(residual + 1j * np.angle(spectrum)))) ** 2
+    spectral: np.ndarray = np.abs(np.fft.ifft2(np.exp(residual + 1j * np.angle(spectrum)))) ** 2
     spectral = cv2.GaussianBlur(spectral.astype(np.float32), (0, 0), sigmaX=max(1.0, min(size) / 32))
     gx = cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3)

@@ -96,8 +96,8 @@ def labelled_grid(
     caption_lines = 0
     wrapped_captions: list[list[str | None]] = []
     if captions:
-        for row in captions:
-            wrapped = [fit_text(c.text, font, cell_w - 2 * PAD) if c else None for c in row]
+        for caption_row in captions:
+            wrapped = [fit_text(c.text, font, cell_w - 2 * PAD) if c else None for c in caption_row]
             wrapped_captions.append(wrapped)
             caption_lines = max([caption_lines, *(t.count("\n") + 1 for t in wrapped if t)])
     caption_h = caption_lines * line_h + PAD if caption_lines else 0

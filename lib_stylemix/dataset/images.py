@@ -7,6 +7,7 @@ into a new folder, which `load_image_set` (and the restyle plan) read back with 
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 import warnings
 from collections.abc import Iterator, Sequence
@@ -58,6 +59,11 @@ class ImageSet:
     def descriptions(self) -> dict[str, str]:
         """File name → description, the shape the manifest and CSV use."""
         return {Path(e.path).name: e.description for e in self.entries}
+
+
+def _save_png(image: Image.Image, tmp: Path) -> None:
+    """`write_with` callback (bound with functools.partial: a lambda default would hide the type)."""
+    image.save(tmp, format="PNG")
 
 
 def natural_key(name: str) -> tuple[tuple[int, int | str], ...]:
@@ -242,7 +248,7 @@ def parse_size(text: str | int | Sequence[int]) -> tuple[int, int]:
     return width, height
 
 
-def prepare_image_set(
+def prepare_image_set(  # noqa: PLR0913 — keyword-only options of one user action
     src: str | Path,
     dst: str | Path,
     size: int | str | Sequence[int] = 512,
@@ -306,7 +312,7 @@ def prepare_image_set(
             warnings.append(f"{name}: {entry.width}x{entry.height} upscaled to fit {width}x{height}")
         target = safe_child(dst, f"{entry.stem}.png")
         out_image = fitted.image
-        write_with(target, lambda tmp, im=out_image: im.save(tmp, format="PNG"), overwrite=overwrite)
+        write_with(target, functools.partial(_save_png, out_image), overwrite=overwrite)
         entries.append(ImageEntry(str(target), entry.stem, entry.description, width, height, entry.description_source))
         records.append(
             {

@@ -46,7 +46,7 @@ def read_metadata(path: str | Path) -> dict[str, str]:
 
     path = Path(path)
     try:
-        with safe_open(str(path), framework="numpy") as handle:
+        with safe_open(str(path), framework="numpy") as handle:  # type: ignore[attr-defined]  # stub lacks __enter__
             return dict(handle.metadata() or {})
     except FileNotFoundError:
         raise StyleMixError(f"{path}: file not found") from None

@@ -12,7 +12,27 @@ from __future__ import annotations
 import importlib
 import sys
 import types
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers and editors
+    from lib_stylemix.lora.arch import ARCHES, block_names, block_of, check_same_arch, detect_arch
+    from lib_stylemix.lora.batch_open import OpenedBatch, Skipped, open_many
+    from lib_stylemix.lora.container import LoraFormatError
+    from lib_stylemix.lora.file import Factors, LoraFile, ModuleInfo, open_lora
+    from lib_stylemix.lora.kernel import (
+        METRICS,
+        CrossKernel,
+        Kernel,
+        cosine_similarity,
+        cross_kernel,
+        distance_from_gram,
+        distances,
+        kernel,
+        legacy_distance_matrix,
+    )
+    from lib_stylemix.lora.merge import METHODS, MergedLora, MergeTerm, OutModule, merge
+    from lib_stylemix.lora.synthetic import default_modules, make_lora_file, module_table, write_example_pool
+    from lib_stylemix.lora.writer import WrittenLora, write_lora
 
 _EXPORTS = {
     "lib_stylemix.lora.arch": ("ARCHES", "block_names", "block_of", "check_same_arch", "detect_arch"),

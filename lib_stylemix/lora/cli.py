@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from lib_stylemix.console import emit_json, say
+from lib_stylemix.console import emit_json, emit_text, say
 from lib_stylemix.errors import StyleMixError
 
 
@@ -147,7 +147,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     rows = [("name", "arch", "rank", "alpha", "modules", "params", "dtype", "algo", "format")]
     rows += [(r["name"], r["arch"], str(r["rank"]), _fmt_alpha(r["alpha"]), str(r["modules"]),
               f"{r['params']:,}", r["dtype"], r["algo"], r["format"]) for r in records]
-    say(_table(rows))
+    emit_text(_table(rows))
     for r in records:
         if r["arch_note"]:
             say(f"note: {r['name']}: {r['arch_note']}")
@@ -185,18 +185,18 @@ def cmd_compare(args: argparse.Namespace) -> int:
         return 0
     label = "LEGACY mean |a − b| over raw factors (not a measure of the effect)" if args.metric == "legacy" \
         else metrics.get(args.metric).label
-    say(label)
-    say(_matrix_table(names, matrix))
+    emit_text(label)
+    emit_text(_matrix_table(names, matrix))
     if args.by_block:
         for block, m in blocks.items():
-            say(f"\n{block}")
-            say(_matrix_table(names, m))
+            emit_text(f"\n{block}")
+            emit_text(_matrix_table(names, m))
     pairs = sorted(((matrix[i][j], names[i], names[j]) for i in range(len(names)) for j in range(i + 1, len(names))),
                    reverse=True)
     if pairs and args.top:
-        say("\nmost different pairs:")
+        emit_text("\nmost different pairs:")
         for rank, (value, a, b) in enumerate(pairs[: args.top], 1):
-            say(f"{rank:3d}. {a} ↔ {b}  {_fmt(value)}")
+            emit_text(f"{rank:3d}. {a} ↔ {b}  {_fmt(value)}")
     return 0
 
 
@@ -232,7 +232,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
                    "skipped": [s.to_json() for s in batch.skipped]})
         return 0
     energy = "" if merged.retained_energy is None else f", retained energy {merged.retained_energy:.6f}"
-    say(f"wrote {written.path} — {merged.label}, rank {merged.rank}{energy}")
+    emit_text(f"wrote {written.path} — {merged.label}, rank {merged.rank}{energy}")
     if merged.method == "legacy":
         say("warning: legacy averages factors, which adds cross terms; the result is not the weighted sum of "
             "the LoRAs' effects (use concat or svd for that)")
@@ -246,9 +246,9 @@ def cmd_example(args: argparse.Namespace) -> int:
     if args.json:
         emit_json({"folder": str(Path(args.folder)), "files": [str(p) for p in paths], "synthetic": True})
         return 0
-    say(f"wrote {len(paths)} synthetic (untrained) {args.arch} LoRAs to {args.folder}:")
+    emit_text(f"wrote {len(paths)} synthetic (untrained) {args.arch} LoRAs to {args.folder}:")
     for p in paths:
-        say(f"  {p.name}")
+        emit_text(f"  {p.name}")
     return 0
 
 

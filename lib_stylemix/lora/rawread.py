@@ -67,7 +67,10 @@ class RawFile:
             self._buffer = np.empty(max(size, 2 * self._buffer.size), dtype=np.uint8)
         view = self._buffer[:size]
         try:
-            got = os.preadv(self._fd, [view], entry.start) if hasattr(os, "preadv") else self._pread_into(view, entry)
+            if hasattr(os, "preadv"):
+                got = os.preadv(self._fd, [view.data], entry.start)
+            else:
+                got = self._pread_into(view, entry)
         except OSError as exc:
             raise LoraFormatError(f"{self.path}: cannot read tensor {key!r} ({exc.strerror or exc})") from exc
         if got != size or size != math.prod(entry.shape) * dtype.itemsize:

@@ -107,7 +107,7 @@ def save_lora_tensors(path: str | Path, tensors: Mapping[str, Any], metadata: Ma
     return write_with(path, writer, overwrite=overwrite)
 
 
-def make_lora_file(path: str | Path, *, arch: str = "sd1", rank: int = 4, modules: Sequence[str] | None = None,
+def make_lora_file(path: str | Path, *, arch: str = "sd1", rank: int = 4, modules: Sequence[str] | None = None,  # noqa: PLR0913
                    seed: int = 0, dtype: str = "fp16", alpha: float | None = None, conv3x3: bool = False,
                    extra: Mapping[str, str] | None = None, overwrite: bool = False) -> Path:
     """Write a random kohya LoRA with the real module layout; returns the path.

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from lib_stylemix.console import ConsoleProgress, emit_json, say
+from lib_stylemix.console import ConsoleProgress, emit_json, emit_text, say
 from lib_stylemix.errors import CancelledError, StyleMixError
 
 STATE_NAME = "evolve-state.json"
@@ -244,8 +244,9 @@ def _evolve(args: argparse.Namespace) -> int:
     if result.cancelled:
         raise CancelledError(f"stopped after generation {pool.generation}; resume with --resume {state_path}")
     if result.archive is not None:
-        say(f"archive: {len(result.archive.cells)} of {settings.archive_bins ** 2} cells filled")
-    say(f"report: {report}\nfigures: {out / FIGURE_DIR}")
+        emit_text(f"archive: {len(result.archive.cells)} of {settings.archive_bins ** 2} cells filled",
+                  json_mode=args.json)
+    emit_text(f"report: {report}\nfigures: {out / FIGURE_DIR}", json_mode=args.json)
     if args.json:
         emit_json({
             "iterations": [{"candidates": len(g.candidates), "kept": _kept_json(g, pool)} for g in result.generations],
@@ -287,18 +288,19 @@ def _demo(args: argparse.Namespace) -> int:
     summary = run_demo(args.out, lora_dir=args.lora_dir, progress=ConsoleProgress(interval=2.0, headlines=False))
     summary["skipped"] = [s.to_json() for s in skipped]
     far = summary["most_different"]
-    say(f"compared {len(summary['compared'])} LoRAs from {summary['source']}; most different pair: "
-        f"{far['a']} ↔ {far['b']} (‖ΔW_a − ΔW_b‖ = {far['distance']:.4g})")
+    emit_text(f"compared {len(summary['compared'])} LoRAs from {summary['source']}; most different pair: "
+        f"{far['a']} ↔ {far['b']} (‖ΔW_a − ΔW_b‖ = {far['distance']:.4g})", json_mode=args.json)
     for kept in summary["kept"]:
-        say(f"kept {kept['name']} ({kept['operator']}, {summary['score']} {kept['score']:.{kept['digits']}f})")
+        score = f"{kept['score']:.{kept['digits']}f}"
+        emit_text(f"kept {kept['name']} ({kept['operator']}, {summary['score']} {score})", json_mode=args.json)
     for cell in summary["archive"]["cells"]:
         who = cell["name"] or "(not kept)"
-        say(f"archive cell {tuple(cell['cell'])}: {cell['operator']} of {' + '.join(cell['parents'])} "
-            f"score {cell['score']:.3g} → {who}")
-    say(f"compare heatmap: {summary['compare_heatmap']}")
-    say(f"evolve report:   {summary['report']}")
-    say(f"figures:         {', '.join(summary['figures'].values())}")
-    say(f"kept LoRAs in:   {summary['evolved_dir']}")
+        emit_text(f"archive cell {tuple(cell['cell'])}: {cell['operator']} of {' + '.join(cell['parents'])} "
+                  f"score {cell['score']:.3g} → {who}", json_mode=args.json)
+    emit_text(f"compare heatmap: {summary['compare_heatmap']}", json_mode=args.json)
+    emit_text(f"evolve report:   {summary['report']}", json_mode=args.json)
+    emit_text(f"figures:         {', '.join(summary['figures'].values())}", json_mode=args.json)
+    emit_text(f"kept LoRAs in:   {summary['evolved_dir']}", json_mode=args.json)
     if args.json:
         emit_json(summary)
     return 0

@@ -21,8 +21,8 @@ EXAMPLE_DIR = "example-pool"
 EVOLVED_DIR = "evolved"
 # The linear operators (spectral reads every file each generation: too slow for a few-second tour) and the
 # QD archive.
-DEMO_SETTINGS = {"iterations": 2, "ratios": 3, "keep": 2, "seed": 0, "extrapolate": 0.25, "archive": True,
-                 "operators": ("blend", "orthogonal", "split", "crossover")}
+DEMO_SETTINGS: dict[str, Any] = {"iterations": 2, "ratios": 3, "keep": 2, "seed": 0, "extrapolate": 0.25,
+                                 "archive": True, "operators": ("blend", "orthogonal", "split", "crossover")}
 
 
 def run_demo(out: str | Path, *, lora_dir: str | Path | None = None,

@@ -20,16 +20,14 @@ import json
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from lib_stylemix.errors import StyleMixError
 from lib_stylemix.pool.algebra import REST_BLOCK, KernelSpace
 from lib_stylemix.pool.recipe import Recipe
-
-if TYPE_CHECKING:
-    from lib_stylemix.pool.pool import Pool
+from lib_stylemix.pool.views import PoolFiles
 
 MODES = ("lognormal", "power")
 Pair = tuple[np.ndarray, np.ndarray]
@@ -84,7 +82,7 @@ class FactorReader:
     module's worth of factors.
     """
 
-    def __init__(self, pool: Pool) -> None:
+    def __init__(self, pool: PoolFiles) -> None:
         self.pool = pool
         self.derived = {k: r.derived for k, r in pool.roots.items() if r.derived is not None}
         files = [r.lora for r in pool.roots.values() if r.lora is not None]
@@ -156,7 +154,7 @@ def exact_svd(parts: Sequence[Pair]) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return q_u @ x, sigma, (q_d @ yh.T).T
 
 
-def augment(pool: Pool, space: KernelSpace, new: Sequence[DerivedRoot]) -> KernelSpace:
+def augment(pool: PoolFiles, space: KernelSpace, new: Sequence[DerivedRoot]) -> KernelSpace:
     """`space` plus one root per entry of `new`, with exact kernel entries against every root.
 
     Sources of `new` must be recipes over roots already in `space`. Roots sharing a source share its singular
@@ -214,9 +212,10 @@ def _module_rows(reader: FactorReader, module: str, old: tuple[str, ...], new: S
     pairs = [reader.factors(key, module) for key in old]
     have = [j for j, pair in enumerate(pairs) if pair is not None]
     if have:
-        ups = np.concatenate([pairs[j][0] for j in have], axis=1)
-        downs = np.concatenate([pairs[j][1] for j in have], axis=0)
+        found = [pair for pair in pairs if pair is not None]
+        ups = np.concatenate([u for u, _ in found], axis=1)
+        downs = np.concatenate([d for _, d in found], axis=0)
         diag = (p_all.T @ ups) * (qt_all @ downs.T)  # (Σk × R): column r of root j adds to diag((PᵀU_j)(D_jQ))
-        starts = np.cumsum([0] + [pairs[j][1].shape[0] for j in have[:-1]])
+        starts = np.cumsum([0] + [int(d.shape[0]) for _, d in found[:-1]])
         cross[:, have] = s @ np.add.reduceat(diag, starts, axis=1)
     return cross, inner

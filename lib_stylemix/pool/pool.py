@@ -290,7 +290,7 @@ class Pool:
             have = [i for i in range(len(files)) if i not in set(missing)]
             need_files = [files[i] for i in missing]
             k_need = kernel(need_files, progress=progress, cancel=cancel)
-            parts = [(missing, missing, k_need)]
+            parts: list[tuple[list[int], list[int], Any]] = [(missing, missing, k_need)]
             if have:
                 k_cross = cross_kernel([files[i] for i in have], need_files, progress=progress, cancel=cancel)
                 parts.append((have, missing, k_cross))

@@ -20,7 +20,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -30,10 +30,8 @@ from lib_stylemix.pool.derived import FactorReader, exact_svd
 from lib_stylemix.pool.lineage import DIGEST_KEY, lineage_metadata
 from lib_stylemix.pool.members import FILE, Member
 from lib_stylemix.pool.recipe import Recipe
+from lib_stylemix.pool.views import PoolFiles
 from lib_stylemix.seams import CancelToken, Progress
-
-if TYPE_CHECKING:
-    from lib_stylemix.pool.pool import Pool
 
 __all__ = ["DIGEST_KEY", "SaveOptions", "SavePlan", "recipe_terms", "save_member"]
 
@@ -80,7 +78,7 @@ def recipe_terms(roots: Mapping[str, Any], recipe: Recipe) -> list[Any]:
 
 
 def save_member(
-    pool: Pool,
+    pool: PoolFiles,
     member: Member,
     folder: Path,
     options: SaveOptions,
@@ -159,7 +157,7 @@ def rank_for_energy(spectra: dict[str, np.ndarray], energy: float) -> int:
     whole = kept[-1] if len(kept) else 0.0
     if whole <= 0:
         return 1
-    return int(min(longest, np.searchsorted(kept / whole, energy - 1e-12) + 1))
+    return min(longest, int(np.searchsorted(kept / whole, energy - 1e-12)) + 1)
 
 
 Svd = tuple[np.ndarray, np.ndarray, np.ndarray]
@@ -228,7 +226,7 @@ def _bytes_per_rank(reader: FactorReader, spectra: dict[str, np.ndarray], dtype:
     return float(total * BYTES.get(dtype, 2))
 
 
-def _file_roots(pool: Pool, member: Member) -> set[str]:
+def _file_roots(pool: PoolFiles, member: Member) -> set[str]:
     """Keys of the files a recipe rests on, through derived roots too (for the parents' metadata)."""
     out: set[str] = set()
     todo = list(member.recipe.roots)
@@ -242,7 +240,8 @@ def _file_roots(pool: Pool, member: Member) -> set[str]:
     return out
 
 
-def _metadata(pool: Pool, member: Member, target: Path, plan: SavePlan, options: SaveOptions) -> dict[str, str]:
+def _metadata(pool: PoolFiles, member: Member, target: Path, plan: SavePlan,
+              options: SaveOptions) -> dict[str, str]:
     """The shared lineage keys (`lineage.py`) plus what only a saved recipe has: derived roots and the error."""
     derived = {k: r.derived.to_json() for k, r in pool.roots.items() if r.derived is not None
                and k in member.recipe.roots}

@@ -88,6 +88,7 @@ class EvolveSettings:
         from lib_stylemix.pool import operators, scores, selection
 
         problems = []
+        registry: Any
         for name, registry in ((self.score, scores.SCORES), (self.select, selection.SELECTIONS)):
             if name not in registry.names():
                 problems.append(f"{registry.kind} must be one of {', '.join(registry.names())} (got {name!r})")

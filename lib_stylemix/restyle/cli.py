@@ -7,7 +7,7 @@ import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from lib_stylemix.console import ConsoleProgress, emit_json, say
+from lib_stylemix.console import ConsoleProgress, emit_json, emit_text, say
 from lib_stylemix.errors import StyleMixError
 from lib_stylemix.seams import CancelFlag
 
@@ -125,9 +125,10 @@ def _plan(args: argparse.Namespace) -> int:
     )
     plan.save(args.out, overwrite=args.overwrite)
     repeats = plan.jobs[0].repeats
-    say(
+    emit_text(
         f"wrote {args.out}: {len(plan.jobs)} jobs = {len(plan.images)} images × {len(plan.styles)} styles, "
-        f"repeats {repeats}"
+        f"repeats {repeats}",
+        json_mode=args.json,
     )
     if args.json:
         emit_json(
@@ -158,10 +159,11 @@ def _run(args: argparse.Namespace) -> int:
         )
     for job_id, message in result.failed.items():
         say(f"failed: {job_id}: {message}")
-    say(
+    emit_text(
         f"{len(result.written)} written, {len(result.skipped)} already done, {len(result.failed)} failed"
         + (", cancelled" if result.cancelled else "")
-        + f"; manifest {result.manifest_path}"
+        + f"; manifest {result.manifest_path}",
+        json_mode=args.json,
     )
     if args.json:
         emit_json(result.to_dict())

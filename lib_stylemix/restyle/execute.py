@@ -7,6 +7,7 @@ jobs; an incomplete one (primary missing or unreadable) is generated again and i
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Mapping
@@ -49,6 +50,11 @@ class RestyleResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _save_png(image: Image.Image, tmp: Path) -> None:
+    """`write_with` callback (bound with functools.partial: a lambda default would hide the type)."""
+    image.save(tmp, format="PNG")
 
 
 def job_paths(out_dir: Path, job: RestyleJob) -> tuple[Path, Path]:
@@ -111,7 +117,7 @@ def _write_job(
     return paths
 
 
-def execute(
+def execute(  # noqa: PLR0913 — keyword-only options; an options dataclass is the follow-up
     plan: RestylePlan,
     generator: Generator,
     out_dir: str | Path,
@@ -305,7 +311,7 @@ def write_grids(plan: RestylePlan, out_dir: Path, *, rows: int = 8, cols: int = 
         title = f"StyleMix restyle — page {page.number}/{len(pages)}"
         image = grid_page(page, row_labels, plan.styles, cell_image, cell=cell, title=title, include_source=source)
         target = folder / f"grid-{page.number:02d}.png"
-        write_with(target, lambda tmp, im=image: im.save(tmp, format="PNG"), overwrite=True)
+        write_with(target, functools.partial(_save_png, image), overwrite=True)
         written.append(target)
     for old in stale:
         if old not in written:

@@ -260,7 +260,7 @@ def parse_styles(text: str | Sequence[str]) -> list[str]:
     return styles
 
 
-def make_plan(
+def make_plan(  # noqa: PLR0913 — keyword-only plan fields mirrored by the CLI flags
     images: ImageSet | str | Path,
     styles: str | Sequence[str],
     *,

@@ -63,7 +63,8 @@ def read_manifest(folder: Path) -> dict[str, Any] | None:
 
 
 def manifest_key(document: Mapping[str, Any]) -> str:
-    settings = document.get("settings") if isinstance(document.get("settings"), Mapping) else {}
+    found = document.get("settings")
+    settings: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
     listed = document.get("jobs")
     jobs = [j for j in listed if isinstance(j, Mapping)] if isinstance(listed, list) else []
     return run_key(settings, (str(j.get("job_id")) for j in jobs), (str(j.get("source_image")) for j in jobs))

@@ -238,7 +238,8 @@ def render_pair(job: PixelJob, generator: Any, cancel: Any = None) -> tuple[list
     from lib_stylemix.errors import CancelledError
     from lib_stylemix.seams import Txt2ImgRequest
 
-    merged, stacked = [], []
+    merged: list[Any] = []
+    stacked: list[Any] = []
     spec = job.spec
     for key, prompt, seed in spec.jobs():
         for loras, out in (([(job.merged_name, 1.0)], merged), (list(job.stack), stacked)):

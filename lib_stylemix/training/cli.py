@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from lib_stylemix.console import emit_json, say
+from lib_stylemix.console import emit_json, emit_text, say
 from lib_stylemix.errors import StyleMixError
 
 DEFAULT_OUTPUT_ROOT = Path("models") / "Lora" / "stylemix"
@@ -162,8 +162,8 @@ def _cmd_setup(args: argparse.Namespace) -> int:
                 print(" ".join(_quote(part) for part in command))
         return 0
     run_setup(plan, echo=say)
-    say(f"sd-scripts installed in {plan.target}; check: python -m lib_stylemix sd-scripts check --sd-scripts "
-        f"{plan.target}")  # fmt: skip
+    emit_text(f"sd-scripts installed in {plan.target}; check: python -m lib_stylemix sd-scripts check --sd-scripts "
+              f"{plan.target}", json_mode=args.json)
     if args.json:
         emit_json(document)
     return 0
@@ -182,11 +182,11 @@ def _cmd_check(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(report.to_dict())
     else:
-        say(f"sd-scripts: {report.root} (found via {report.source}; {report.version}, {report.family}.x options)")
-        say(f"python:     {report.python}")
+        emit_text(f"sd-scripts: {report.root} (found via {report.source}; {report.version}, {report.family}.x options)")
+        emit_text(f"python:     {report.python}")
         if report.env:
             env = report.env
-            say(
+            emit_text(
                 f"versions:   python {env.python}, torch {env.torch}, accelerate {env.accelerate}, "
                 f"diffusers {env.diffusers}, transformers {env.transformers}, bitsandbytes {env.bitsandbytes_version}, "
                 f"numpy {env.numpy}, opencv {env.opencv}"
@@ -195,10 +195,10 @@ def _cmd_check(args: argparse.Namespace) -> int:
             say(f"import library.train_util: {imported}; CUDA: {'yes' if env.cuda else 'no'}; "
                 f"bitsandbytes on GPU: {'yes' if env.bitsandbytes_gpu else 'no'}")  # fmt: skip
         for note in report.notes:
-            say(f"note: {note}")
+            emit_text(f"note: {note}")
         for problem in report.problems:
-            say(f"problem: {problem}")
-        say("OK" if report.ok else "NOT READY")
+            emit_text(f"problem: {problem}")
+        emit_text("OK" if report.ok else "NOT READY")
     return 0 if report.ok else 1
 
 
@@ -233,11 +233,11 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     elif args.print_command:
         print(" ".join(_quote(part) for part in job.command))
     else:
-        say(f"style {job.style!r} ({job.arch}) -> {job.output_dir}")
-        say(f"command: {' '.join(_quote(part) for part in job.command)}")
-        say(f"config {job.config_path}:")
+        emit_text(f"style {job.style!r} ({job.arch}) -> {job.output_dir}")
+        emit_text(f"command: {' '.join(_quote(part) for part in job.command)}")
+        emit_text(f"config {job.config_path}:")
         print(job.config_text, end="")
-        say(f"files: {len(job.expected_files)} (final {job.final_file})")
+        emit_text(f"files: {len(job.expected_files)} (final {job.final_file})")
         for note in job.notes:
             say(f"note: {note}")
     if problem:
@@ -343,7 +343,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(_summary(job, result))
     if result.ok:
-        say(f"done: {result.final_file} ({len(result.files)} files, {result.duration_s:.0f} s)")
+        emit_text(f"done: {result.final_file} ({len(result.files)} files, {result.duration_s:.0f} s)",
+                  json_mode=args.json)
         return 0
     if result.status == "cancelled":
         say(f"interrupted: training cancelled; {len(result.files)} finished file(s) kept")
@@ -362,7 +363,7 @@ def _cmd_queue_add(args: argparse.Namespace) -> int:
     if args.json:
         emit_json({"id": entry.id, "style": job.style, "output_dir": job.output_dir, "state_file": str(args.state)})
     else:
-        say(f"queued {entry.id}: {job.style!r} -> {job.output_dir}")
+        emit_text(f"queued {entry.id}: {job.style!r} -> {job.output_dir}")
     return 0
 
 
@@ -407,10 +408,10 @@ def _cmd_queue_status(args: argparse.Namespace) -> int:
         emit_json(status)
     else:
         if not status["entries"]:
-            say(f"{args.state}: queue is empty")
+            emit_text(f"{args.state}: queue is empty")
         for item in status["entries"]:
             line = f"{item['id']}  {item['status']:<11} {item['style']}  files={item['files']}"
-            say(line + (f"  error: {item['error']}" if item["error"] else ""))
+            emit_text(line + (f"  error: {item['error']}" if item["error"] else ""))
     return 0
 
 
@@ -418,7 +419,7 @@ def _cmd_queue_retry(args: argparse.Namespace) -> int:
     from lib_stylemix.training.queue import TrainingQueue
 
     entry = TrainingQueue(args.state).retry(args.id)
-    say(f"{entry.id} ({entry.job.style!r}) is pending again")
+    emit_text(f"{entry.id} ({entry.job.style!r}) is pending again")
     return 0
 
 
@@ -426,5 +427,5 @@ def _cmd_queue_remove(args: argparse.Namespace) -> int:
     from lib_stylemix.training.queue import TrainingQueue
 
     TrainingQueue(args.state).remove(args.id)
-    say(f"removed {args.id}")
+    emit_text(f"removed {args.id}")
     return 0

@@ -364,14 +364,14 @@ def build_command(
     return [
         str(sd.python), "-m", "accelerate.commands.launch",
         "--num_processes", "1", "--num_machines", "1",
-        "--mixed_precision", settings.mixed_precision,
+        "--mixed_precision", settings.mixed_precision or "fp16",  # resolved by pick_precision before this
         "--dynamo_backend", "no",
         "--num_cpu_threads_per_process", str(settings.num_cpu_threads_per_process),
         *tail,
     ]  # fmt: skip
 
 
-def plan_training(
+def plan_training(  # noqa: PLR0913 — keyword-only options; an options dataclass is the follow-up
     dataset_dir: str | os.PathLike[str],
     base_model: str | os.PathLike[str],
     *,

@@ -10,6 +10,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 
 def popen_group_kwargs() -> dict[str, Any]:
     """Popen arguments that put the child (and its children) into a new group we can signal as a whole."""
-    if os.name == "nt":
+    if sys.platform == "win32":  # (not os.name: mypy narrows on sys.platform only)
         return {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
     return {"start_new_session": True}
 

@@ -126,7 +126,7 @@ class TrainingRunner:
     `handoff.release()` runs before launch and `restore()` after the process ends, whatever happened.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 — keyword-only callbacks and timeouts
         self,
         job: TrainJob,
         *,
@@ -369,7 +369,7 @@ class TrainingRunner:
         tail = self.tail
         final = Path(self.job.final_file)
         fresh = final.exists() and final.stat().st_mtime >= self._started_at - 2 and file_problem(final) is None
-        base = {
+        base: dict[str, Any] = {
             "exit_code": code,
             "files": self._files_on_disk(),
             "log_path": str(self.log_path),

@@ -8,6 +8,7 @@ cannot do (generate images) shows the host's reason instead of buttons that woul
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -68,17 +69,37 @@ def _panels(host: Host, standalone: bool, pool_state: Any) -> list[tuple[str, st
     ]
 
 
-def _build(host: Host, *, standalone: bool, theme: object = None) -> gr.Blocks:
+def accepts(function: Callable[..., Any], name: str) -> bool:
+    """Whether `function` takes the keyword `name`: gradio moved and removed keywords between majors (3.41 for
+    A1111, 4.40 for Forge, today's release), so we ask the installed gradio instead of parsing version strings."""
+    try:
+        return name in inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _split_appearance(appearance: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(for `Blocks()`, for `launch()`): gradio ≤5 takes theme/css in the constructor, gradio 6 in `launch()`."""
     import gradio as gr
 
-    kwargs: dict[str, Any] = {"theme": theme, "css": STANDALONE_CSS} if standalone else {}
-    with gr.Blocks(analytics_enabled=False, title=TAB_TITLE, **kwargs) as blocks:
+    in_blocks = {k: v for k, v in appearance.items() if accepts(gr.Blocks.__init__, k)}
+    at_launch = {k: v for k, v in appearance.items() if k not in in_blocks and accepts(gr.Blocks.launch, k)}
+    return in_blocks, at_launch
+
+
+def _build(host: Host, *, standalone: bool, appearance: dict[str, Any] | None = None) -> gr.Blocks:
+    import gradio as gr
+
+    in_blocks, at_launch = _split_appearance(appearance or {})
+    with gr.Blocks(analytics_enabled=False, title=TAB_TITLE, **in_blocks) as blocks:
         pool_state = gr.State(None)
         with gr.Tabs(elem_id="stylemix_tabs"):
             for title, elem_id, build in _panels(host, standalone, pool_state):
                 with gr.Tab(title, elem_id=elem_id):
                     build()
         gr.Markdown(f"StyleMix · host: {host.label}", elem_id="stylemix_footer")
+    # What this gradio wants at launch instead (see `launch_app`).
+    blocks.stylemix_launch_kwargs = at_launch  # type: ignore[attr-defined]
     return blocks
 
 
@@ -95,4 +116,20 @@ def build_standalone_app(lora_dir: str | Path = "models/Lora", host: Host | None
     import gradio as gr
 
     theme = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
-    return _build(host or StandaloneHost(lora_dir), standalone=True, theme=theme)
+    return _build(host or StandaloneHost(lora_dir), standalone=True,
+                  appearance={"theme": theme, "css": STANDALONE_CSS})
+
+
+def launch_app(blocks: gr.Blocks, **options: Any) -> Any:
+    """`blocks.queue().launch(**options)` on any supported gradio.
+
+    Options this gradio's `launch()` does not take are dropped (`show_api` is gone in newer gradio; where
+    `footer_links` exists the footer is shown without the API link instead); the theme and CSS the constructor
+    could not take (gradio 6) are passed here.
+    """
+    launch = blocks.queue().launch
+    kwargs = {k: v for k, v in options.items() if accepts(launch, k)}
+    if options.get("show_api") is False and "show_api" not in kwargs and accepts(launch, "footer_links"):
+        kwargs["footer_links"] = ["gradio", "settings"]  # gradio 6: the footer without the API link
+    kwargs.update(getattr(blocks, "stylemix_launch_kwargs", {}))
+    return launch(**kwargs)

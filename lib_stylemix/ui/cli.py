@@ -53,14 +53,14 @@ def run(args: argparse.Namespace) -> int:
         raise StyleMixError(f"--lora-dir {lora_dir}: exists and is not a folder")
     # Set before gradio is imported: no usage reporting or version checks leave this machine.
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    from lib_stylemix.ui.app import build_standalone_app
+    from lib_stylemix.ui.app import build_standalone_app, launch_app
 
     app = build_standalone_app(lora_dir=lora_dir)
     shown = f"[{host}]" if ":" in host else host
     say(f"StyleMix UI on http://{shown}:{args.port}/ (LoRA folder: {lora_dir.resolve()}); Ctrl+C stops it")
     try:
-        app.queue().launch(server_name=host, server_port=args.port, share=False, inbrowser=False,
-                           show_api=False, quiet=True)
+        launch_app(app, server_name=host, server_port=args.port, share=False, inbrowser=False, show_api=False,
+                   quiet=True)
     except OSError as exc:  # gradio reports a port in use as OSError("Cannot find empty port …")
         raise StyleMixError(f"--port {args.port}: cannot listen on {host} ({exc})") from None
     return 0

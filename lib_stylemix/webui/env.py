@@ -62,3 +62,19 @@ def webui_info() -> WebuiInfo:
     if is_forge():
         return WebuiInfo("Forge", _forge_version() or _a1111_version() or "unknown", gradio_major())
     return WebuiInfo("A1111", _a1111_version() or "unknown", gradio_major())
+
+
+def loaded_model():
+    """The loaded checkpoint model, or None; never triggers a load (unlike `shared.sd_model` on A1111)."""
+    from modules import sd_models
+
+    return getattr(sd_models.model_data, "sd_model", None)
+
+
+def model_arch(model) -> str | None:
+    if model is None:
+        return None
+    for flag, arch in (("is_sdxl", "sdxl"), ("is_sd2", "sd2"), ("is_sd1", "sd1")):
+        if getattr(model, flag, False):
+            return arch
+    return None

@@ -107,7 +107,7 @@ def set_request_fields(p, request: Txt2ImgRequest) -> None:
                        width=request.width, height=request.height, batch_size=request.batch)
 
 
-def set_txt2img_fields(
+def set_txt2img_fields(  # noqa: PLR0913 — the webui's txt2img fields, filled from a Txt2ImgRequest
     p,
     *,
     prompt: str,

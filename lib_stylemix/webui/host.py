@@ -10,28 +10,12 @@ from lib_stylemix.errors import StyleMixError
 from lib_stylemix.settings import StyleMixSettings
 from lib_stylemix.webui.calls import gpu_call
 from lib_stylemix.webui.controlnet import controlnet_bridge, pick_canny_model
-from lib_stylemix.webui.env import webui_info
+from lib_stylemix.webui.env import loaded_model, model_arch, webui_info
 from lib_stylemix.webui.generator import WebuiRestyleGenerator, WebuiTxt2ImgGenerator, fresh_txt2img
 from lib_stylemix.webui.gpu import WebuiGpuHandoff
 from lib_stylemix.webui.options import read_settings
 from lib_stylemix.webui.registry import WebuiLoraRegistry
 from lib_stylemix.webui.state import StateCancel, StateProgress
-
-
-def loaded_model():
-    """The loaded checkpoint model, or None; never triggers a load (unlike `shared.sd_model` on A1111)."""
-    from modules import sd_models
-
-    return getattr(sd_models.model_data, "sd_model", None)
-
-
-def model_arch(model) -> str | None:
-    if model is None:
-        return None
-    for flag, arch in (("is_sdxl", "sdxl"), ("is_sd2", "sd2"), ("is_sd1", "sd1")):
-        if getattr(model, flag, False):
-            return arch
-    return None
 
 
 class WebuiHost:

@@ -333,9 +333,8 @@ def run(p, *values: Any):
     from lib_stylemix.restyle.execute import execute
     from lib_stylemix.restyle.runs import choose_run_folder
     from lib_stylemix.webui.controlnet import controlnet_bridge, pick_canny_model
-    from lib_stylemix.webui.env import webui_info
+    from lib_stylemix.webui.env import loaded_model, model_arch, webui_info
     from lib_stylemix.webui.generator import WebuiRestyleGenerator, copy_processing
-    from lib_stylemix.webui.host import loaded_model, model_arch
     from lib_stylemix.webui.options import read_settings
     from lib_stylemix.webui.state import StateCancel, StateProgress
 

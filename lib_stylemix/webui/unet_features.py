@@ -145,7 +145,7 @@ class _ForgeBackend(_Backend):
 
 
 def _backend() -> _Backend:
-    from lib_stylemix.webui.host import loaded_model
+    from lib_stylemix.webui.env import loaded_model
 
     model = loaded_model()
     if model is None:

@@ -93,8 +93,8 @@ def test_sd_scripts_setup_dry_run_and_check(capsys, fake_sd, tmp_path):
     code, out, _ = run_cli(capsys, "sd-scripts", "check", "--sd-scripts", str(fake_sd.root), "--json")
     assert code == 0 and json.loads(out)["ok"] is True
     (fake_sd.root / "sdxl_train_network.py").unlink()
-    code, _, err = run_cli(capsys, "sd-scripts", "check", "--sd-scripts", str(fake_sd.root))
-    assert code == 1 and "sdxl_train_network.py: missing" in err and "NOT READY" in err
+    code, out, _ = run_cli(capsys, "sd-scripts", "check", "--sd-scripts", str(fake_sd.root))
+    assert code == 1 and "sdxl_train_network.py: missing" in out and "NOT READY" in out
 
 
 def test_sigterm_to_the_cli_stops_the_trainer_tree(fake_sd, dataset, sd15, tmp_path):

@@ -108,8 +108,9 @@ def keep_local(route, outside: list[str]) -> None:
 
 
 def open_tab(page, name: str) -> None:
-    """Click a gradio tab by its label (tabs are buttons with exactly that text)."""
-    page.get_by_role("button", name=name, exact=True).click()
+    """Click a gradio tab by its label (gradio 3 draws tabs as buttons, gradio ≥4 as ARIA tabs)."""
+    tab = page.get_by_role("tab", name=name, exact=True).or_(page.get_by_role("button", name=name, exact=True))
+    tab.first.click()
 
 
 def shot(page, name: str) -> Path:
@@ -186,9 +187,11 @@ def test_example_pool_compare_merge_save(server, page):
     open_tab(page, "Evolve")
     by_id(page, "stylemix_pool_propose").click()
     wait_status(page, "suggested")
-    first_row = by_id(page, "stylemix_pool_candidates").locator("tbody tr").first
+    # gradio 3 draws a table; gradio ≥5 draws virtual rows (role=row) after a hidden sizing copy of the table
+    rows = "tbody:not([aria-hidden='true']) tr, .virtual-row"
+    first_row = by_id(page, "stylemix_pool_candidates").locator(rows).first
     assert "selected" in first_row.inner_text()
-    first_row.locator("td").first.click()
+    first_row.locator("td, [role=gridcell]").first.click()
     picked = by_id(page, "stylemix_pool_picked").locator("textarea, input").first
     page.wait_for_function("(el) => el.value !== ''", arg=picked.element_handle())
     by_id(page, "stylemix_pool_keep_btn").click()

@@ -53,10 +53,10 @@ def _read(where: str, name: str, params: Mapping[str, str], tensors: Mapping[str
             f"{up.shape[1]} (shape {list(up.shape)})")
     if rank == 0 or up.shape[0] == 0 or math.prod(down.shape[1:]) == 0:
         raise LoraFormatError(f"{where}: empty factor (down {list(down.shape)}, up {list(up.shape)})")
-    info = ModuleInfo(name=name, kind=kind, rank=rank, out_features=up.shape[0],
-                      in_features=math.prod(down.shape[1:]), up_shape=up.shape, down_shape=down.shape,
-                      dtype=dtype_of([down, up]), has_alpha=ALPHA in params)
-    return ModuleEntry(info=info, keys=dict(params))
+    module = ModuleInfo(name=name, kind=kind, rank=rank, out_features=up.shape[0],
+                        in_features=math.prod(down.shape[1:]), up_shape=up.shape, down_shape=down.shape,
+                        dtype=dtype_of([down, up]), has_alpha=ALPHA in params)
+    return ModuleEntry(info=module, keys=dict(params))
 
 
 def _plain_kind(where: str, down: tuple[int, ...], up: tuple[int, ...]) -> str:

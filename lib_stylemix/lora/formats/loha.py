@@ -37,7 +37,8 @@ def _detect(params: frozenset[str]) -> bool:
     return any(p.startswith("hada_") for p in params)
 
 
-def _half_shape(where: str, wa: TensorInfo, wb: TensorInfo, t: TensorInfo | None) -> tuple[int, int, int, tuple]:
+def _half_shape(where: str, wa: TensorInfo, wb: TensorInfo,
+                t: TensorInfo | None) -> tuple[int, int, int, tuple[int, ...] | None]:
     """(rank, out, flattened in, kernel) of one Hadamard half, checked."""
     if t is None:
         if len(wa.shape) != 2 or len(wb.shape) < 2 or wa.shape[1] != wb.shape[0]:
