@@ -12,7 +12,6 @@ import launch
 REQUIREMENTS = (
     ("cv2", "opencv-python-headless"),
     ("matplotlib", "matplotlib"),
-    ("tomli_w", "tomli-w"),
 )
 
 

@@ -10,9 +10,9 @@ PINNED = ("torch", "gradio", "numpy", "pillow", "safetensors", "transformers", "
 def test_installs_only_what_is_missing(a1111):
     import launch
 
-    launch.missing.update({"matplotlib", "tomli_w"})
+    launch.missing.update({"matplotlib", "cv2"})
     runpy.run_path(str(REPO / "install.py"), run_name="__main__")
-    assert [command for command, _ in launch.pip_calls] == ["install matplotlib", "install tomli-w"]
+    assert [command for command, _ in launch.pip_calls] == ["install opencv-python-headless", "install matplotlib"]
     assert all(not any(pinned in command.lower() for pinned in PINNED) for command, _ in launch.pip_calls)
 
 
