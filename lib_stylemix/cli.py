@@ -14,6 +14,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from lib_stylemix import __version__, threads
 from lib_stylemix.console import say
@@ -34,7 +35,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The full parser; with `argv` naming a command, only the command modules up to the one that registers
     it are imported (so `info` does not load the pool, training or UI packages)."""
     parser = argparse.ArgumentParser(
-        prog="python -m lib_stylemix",
+        prog=_prog(),
         description="StyleMix: compare, merge and evolve style LoRAs; prepare, restyle and train datasets.",
     )
     parser.add_argument("--version", action="version", version=f"StyleMix {__version__}")
@@ -49,6 +50,11 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         if wanted is not None and wanted in subparsers.choices:
             break
     return parser
+
+
+def _prog() -> str:
+    """How the user called us: the `stylemix` console script, or the module from a clone."""
+    return "stylemix" if Path(sys.argv[0]).stem == "stylemix" else "python -m lib_stylemix"
 
 
 def _command_name(argv: Sequence[str] | None) -> str | None:
