@@ -100,13 +100,13 @@ def _add_param_options(parser: Any) -> None:
     for registry in (scores.SCORES, selection.SELECTIONS, operators.OPERATORS):
         for entry in registry.entries():
             for p in entry.params:
-                if p.field in seen:
+                if p.name in seen:
                     continue
-                seen.add(p.field)
-                default = getattr(defaults, p.field)
+                seen.add(p.name)
+                default = getattr(defaults, p.name)
                 kind = int if isinstance(default, int) else float
-                parser.add_argument(f"--{p.field.replace('_', '-')}", type=kind, dest=p.field,
-                                    nargs="+" if p.field in TUPLE_FIELDS else None,
+                parser.add_argument(f"--{p.name.replace('_', '-')}", type=kind, dest=p.name,
+                                    nargs="+" if p.name in TUPLE_FIELDS else None,
                                     help=f"{entry.name}: {p.help}, in [{p.low:g}, {p.high:g}] (default {default})")
     parser.add_argument("--knn", type=int, help="knn-novelty: k nearest archive entries (default 3)")
 
@@ -119,9 +119,9 @@ def _param_overrides(args: argparse.Namespace) -> dict[str, Any]:
     for registry in (scores.SCORES, selection.SELECTIONS, operators.OPERATORS):
         for entry in registry.entries():
             for p in entry.params:
-                value = getattr(args, p.field, None)
-                if p.field not in _OWN_OPTIONS | {"knn"} and value is not None:
-                    out[p.field] = tuple(value) if p.field in TUPLE_FIELDS else value
+                value = getattr(args, p.name, None)
+                if p.name not in _OWN_OPTIONS | {"knn"} and value is not None:
+                    out[p.name] = tuple(value) if p.name in TUPLE_FIELDS else value
     return out
 
 
