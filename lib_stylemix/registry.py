@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
@@ -109,6 +109,10 @@ class Registry(Generic[E]):
     def entries(self) -> list[E]:
         self._load()
         return sorted(self._entries.values(), key=lambda e: (e.order, e.name))
+
+    def __iter__(self) -> Iterator[E]:
+        """The entries in order (so a registry reads like the tuple it replaced)."""
+        return iter(self.entries())
 
     def describe(self, fmt: Callable[[E], str] | None = None) -> str:
         """One line per entry (`name: label. help`), for `--help` texts and the docs."""
