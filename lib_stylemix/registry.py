@@ -5,13 +5,15 @@ A registry belongs to a package (e.g. `lib_stylemix.lora.merge_methods`). Every 
 first time anyone asks for `names()`, `get()` or `describe()`. So adding a kind means adding one file to the
 package folder, and a plugin folder can be added to the search path with `add_path` (the hook tests use).
 The CLI's choices, the UI's dropdowns and the docs all read the registry, so nothing else needs editing.
+Every registry of the project uses this one mechanism: merge methods, metrics, and the evolve operators,
+scores and selection rules (whose entry type and ranged parameters are in `pool/registry.py`).
 """
 
 from __future__ import annotations
 
 import importlib
 import pkgutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
@@ -21,12 +23,17 @@ from lib_stylemix.errors import StyleMixError
 
 @dataclass(frozen=True)
 class Param:
-    """One user-settable parameter of an entry: the CLI flag / UI widget it becomes and its help text."""
+    """One user-settable parameter of an entry: the CLI flag / UI widget it becomes and its help text.
+
+    `low`/`high`, when set, are the allowed range (settings validation and the docs read them).
+    """
 
     name: str
     type: type
     default: Any = None
     help: str = ""
+    low: float | None = None
+    high: float | None = None
 
 
 class Entry(Protocol):
@@ -55,9 +62,10 @@ E = TypeVar("E", bound=Entry)
 class Registry(Generic[E]):
     """Name → entry, filled by importing every module of `package` (and of any added plugin path)."""
 
-    def __init__(self, kind: str, package: str) -> None:
+    def __init__(self, kind: str, package: str, markdown: Callable[[list[E]], str] | None = None) -> None:
         self.kind = kind
         self.package = package
+        self._markdown = markdown  # a registry whose docs are a table passes its own renderer
         self._entries: dict[str, E] = {}
         self._loaded = False
 
@@ -102,6 +110,10 @@ class Registry(Generic[E]):
         self._load()
         return sorted(self._entries.values(), key=lambda e: (e.order, e.name))
 
+    def __iter__(self) -> Iterator[E]:
+        """The entries in order (so a registry reads like the tuple it replaced)."""
+        return iter(self.entries())
+
     def describe(self, fmt: Callable[[E], str] | None = None) -> str:
         """One line per entry (`name: label. help`), for `--help` texts and the docs."""
         fmt = fmt or (lambda e: f"{e.name}: {e.help}")
@@ -109,6 +121,8 @@ class Registry(Generic[E]):
 
     def markdown(self) -> str:
         """A Markdown list of the entries with their parameters (the docs embed it; a test keeps it current)."""
+        if self._markdown is not None:
+            return self._markdown(self.entries())
         lines = []
         for e in self.entries():
             lines.append(f"- `{e.name}` — {e.label}: {e.help}")

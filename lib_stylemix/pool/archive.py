@@ -9,6 +9,9 @@ Descriptors are exact functions of K against the reference members (the pool whe
 The grid spans the members' descriptor range widened by half of it on each side, `bins` cells per axis;
 candidates outside fall in the edge cells. A valid candidate (strength guard passed, not a copy/duplicate)
 enters a cell when its score beats the cell's elite.
+
+The whole archive (map, bounds, elites) is stored in the evolve state (`to_state`/`from_state`), so a resumed
+run continues the same grid with the same reference members instead of starting an empty one.
 """
 
 from __future__ import annotations
@@ -43,6 +46,12 @@ class Elite:
                 "parents": list(self.parents), "generation": self.generation, "name": self.name,
                 "recipe": self.recipe.to_json(names)}
 
+    @staticmethod
+    def from_json(doc: dict[str, Any]) -> Elite:
+        d0, d1 = (float(v) for v in doc["descriptor"])
+        return Elite(float(doc["score"]), (d0, d1), str(doc["operator"]), tuple(str(p) for p in doc["parents"]),
+                     Recipe.from_json(doc["recipe"]), int(doc["generation"]), doc.get("name"))
+
 
 @dataclass
 class Archive:
@@ -58,6 +67,7 @@ class Archive:
     bins: int
     member_descriptors: np.ndarray
     cells: dict[tuple[int, int], Elite] = field(default_factory=dict)
+    poles: tuple[str, ...] = ()
 
     @staticmethod
     def build(space: KernelSpace, reference: list[Recipe], names: list[str], bins: int,
@@ -79,7 +89,7 @@ class Archive:
             axes = _mds_axes(gram)
             mode, offset = "map", gram.mean(axis=0) @ axes
         archive = Archive(list(reference), list(names), mode, axes, offset, np.zeros(2), np.ones(2), bins,
-                          np.zeros((0, 2)))
+                          np.zeros((0, 2)), poles=tuple(poles))
         desc = archive._from_gram(gram)
         span = np.maximum(desc.max(axis=0) - desc.min(axis=0), 1e-12)
         archive.lo, archive.hi = desc.min(axis=0) - MARGIN * span, desc.max(axis=0) + MARGIN * span
@@ -131,6 +141,36 @@ class Archive:
                         for n, d in zip(self.member_names, self.member_descriptors, strict=True)],
             "cells": [{"cell": list(cell), **elite.to_json(names)} for cell, elite in sorted(self.cells.items())],
         }
+
+
+    def matches(self, bins: int, poles: tuple[str, ...]) -> bool:
+        """Whether this archive is the grid that `bins` and `poles` ask for (else a resumed run starts anew)."""
+        return self.bins == bins and self.poles == tuple(poles)
+
+    def to_state(self) -> dict[str, Any]:
+        """Everything needed to continue the archive after `--resume` (JSON floats round-trip exactly)."""
+        return {
+            "mode": self.mode, "bins": self.bins, "poles": list(self.poles), "member_names": self.member_names,
+            "reference": [r.to_json() for r in self.reference], "axes": self.axes.tolist(),
+            "offset": self.offset.tolist(), "low": self.lo.tolist(), "high": self.hi.tolist(),
+            "member_descriptors": self.member_descriptors.tolist(),
+            "cells": [{"cell": list(cell), **elite.to_json()} for cell, elite in sorted(self.cells.items())],
+        }
+
+    @staticmethod
+    def from_state(doc: Any, where: str) -> Archive:
+        """The archive `to_state` wrote; a malformed one is one clear error naming `where` (the state file)."""
+        try:
+            cells = {(int(c["cell"][0]), int(c["cell"][1])): Elite.from_json(c) for c in doc["cells"]}
+            return Archive(
+                [Recipe.from_json(r) for r in doc["reference"]], [str(n) for n in doc["member_names"]],
+                str(doc["mode"]), np.asarray(doc["axes"], dtype=np.float64).reshape(-1, 2),
+                np.asarray(doc["offset"], dtype=np.float64), np.asarray(doc["low"], dtype=np.float64),
+                np.asarray(doc["high"], dtype=np.float64), int(doc["bins"]),
+                np.asarray(doc["member_descriptors"], dtype=np.float64).reshape(-1, 2), cells,
+                tuple(str(p) for p in doc.get("poles") or ()))
+        except (KeyError, TypeError, ValueError, IndexError, StyleMixError) as exc:
+            raise StyleMixError(f"{where}: malformed archive in the evolve state ({exc})") from exc
 
 
 def _mds_axes(gram: np.ndarray) -> np.ndarray:

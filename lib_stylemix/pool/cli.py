@@ -100,13 +100,13 @@ def _add_param_options(parser: Any) -> None:
     for registry in (scores.SCORES, selection.SELECTIONS, operators.OPERATORS):
         for entry in registry.entries():
             for p in entry.params:
-                if p.field in seen:
+                if p.name in seen:
                     continue
-                seen.add(p.field)
-                default = getattr(defaults, p.field)
+                seen.add(p.name)
+                default = getattr(defaults, p.name)
                 kind = int if isinstance(default, int) else float
-                parser.add_argument(f"--{p.field.replace('_', '-')}", type=kind, dest=p.field,
-                                    nargs="+" if p.field in TUPLE_FIELDS else None,
+                parser.add_argument(f"--{p.name.replace('_', '-')}", type=kind, dest=p.name,
+                                    nargs="+" if p.name in TUPLE_FIELDS else None,
                                     help=f"{entry.name}: {p.help}, in [{p.low:g}, {p.high:g}] (default {default})")
     parser.add_argument("--knn", type=int, help="knn-novelty: k nearest archive entries (default 3)")
 
@@ -119,9 +119,9 @@ def _param_overrides(args: argparse.Namespace) -> dict[str, Any]:
     for registry in (scores.SCORES, selection.SELECTIONS, operators.OPERATORS):
         for entry in registry.entries():
             for p in entry.params:
-                value = getattr(args, p.field, None)
-                if p.field not in _OWN_OPTIONS | {"knn"} and value is not None:
-                    out[p.field] = tuple(value) if p.field in TUPLE_FIELDS else value
+                value = getattr(args, p.name, None)
+                if p.name not in _OWN_OPTIONS | {"knn"} and value is not None:
+                    out[p.name] = tuple(value) if p.name in TUPLE_FIELDS else value
     return out
 
 
@@ -180,9 +180,7 @@ def _check_not_an_input(out: Path, sources: list[str]) -> None:
 
 def _evolve(args: argparse.Namespace) -> int:
     from lib_stylemix.pool.evolve import evolve
-    from lib_stylemix.pool.pool import Pool
     from lib_stylemix.pool.report import build_report, write_figures, write_report
-    from lib_stylemix.pool.settings import EvolveSettings
     from lib_stylemix.seams import CancelFlag
 
     out: Path = args.out
@@ -194,51 +192,28 @@ def _evolve(args: argparse.Namespace) -> int:
     _check_outputs(out, resuming_here)
     cache_dir = args.cache_dir or out / CACHE_DIR
     progress = ConsoleProgress(interval=2.0, headlines=False)
-    from lib_stylemix.pool.settings import parse_operators
-
-    overrides = {
-        "iterations": args.iterations, "ratios": args.ratios, "keep": args.keep, "score": args.score,
-        "select": args.select, "per_parents": args.per_parents, "knn": args.knn,
-        "operators": parse_operators(args.operators) if args.operators else None,
-        "extrapolate": args.extrapolate, "add_difference": args.add_difference, "crossover": args.crossover,
-        "archive": args.archive, "archive_bins": args.archive_bins,
-        "archive_poles": tuple(args.archive_poles) if args.archive_poles else None,
-        "max_rank": args.max_rank, "energy": args.energy, "rank_cap": args.rank_cap, "max_file_mb": args.max_file_mb,
-        "max_pool_size": args.max_pool_size, "seed": args.seed,
-        "strength_band": tuple(args.strength_band) if args.strength_band else None,
-        **_param_overrides(args),
-    }
-    if args.resume is not None:
-        pool, doc = Pool.resume(args.resume, cache_dir=cache_dir, progress=progress)
-        settings = EvolveSettings.from_json(doc.get("settings") or {}, **overrides)
-        if args.files:
-            pool.add(args.files, progress=progress, strict=args.strict)
-        say(f"resumed {args.resume} at generation {pool.generation} with {len(pool)} members")
-    else:
-        if not args.files:
-            raise StyleMixError("evolve needs LoRA files (or --resume STATE)")
-        settings = EvolveSettings.from_json({}, **overrides)
-        pool = Pool.load(args.files, cache_dir=cache_dir, progress=progress, strict=args.strict)
-    for skipped in pool.skipped:
-        say(f"warning: {skipped.line}")
-    if len(pool) < 2:
-        raise StyleMixError("evolve needs at least two different LoRA files in the pool")
+    pool, settings, archive = _open_run(args, cache_dir, progress)
     out.mkdir(parents=True, exist_ok=True)
     extra = {"settings": settings.to_json(), "seed": settings.seed}
+
+    def snapshot() -> None:
+        """The state a --resume continues from: pool, settings and the archive (grid and elites)."""
+        pool.snapshot(state_path, {**extra, **({"archive": archive.to_state()} if archive is not None else {})})
 
     def on_generation(gen: Any) -> None:
         kept = ", ".join(f"{m.name} ({m.origin.get('operator', '?')}, {settings.score} {_fmt(m)})"
                          for m in gen.kept) or "nothing"
         say(f"generation {gen.index}: {len(gen.candidates)} candidates, kept {kept} [{gen.seconds:.1f}s]")
-        pool.snapshot(state_path, extra)
+        snapshot()
 
     flag = CancelFlag()
     with _sigint_cancels(flag):
         # Kept recipes an interrupted run had not written yet are written first.
         for member in [m for m in pool.members if m.kind == "recipe" and m.path is None]:
             pool.save_recipe(member.name, out, settings=settings, progress=progress, cancel=flag, on_plan=_say_plan)
-        result = evolve(pool, settings, progress, flag, save_to=out, on_generation=on_generation, on_save=_say_plan)
-    pool.snapshot(state_path, extra)
+        result = evolve(pool, settings, progress, flag, save_to=out, on_generation=on_generation, on_save=_say_plan,
+                        archive=archive)
+    snapshot()
     report = write_report(out / REPORT_NAME, build_report(pool, result, extra), overwrite=resuming_here)
     figures = write_figures(pool, out / FIGURE_DIR, overwrite=resuming_here, archive=result.archive)
     if result.cancelled:
@@ -257,6 +232,65 @@ def _evolve(args: argparse.Namespace) -> int:
             "skipped": [s.to_json() for s in pool.skipped],
         })
     return 0
+
+
+def _settings_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """EvolveSettings values given on the command line (None: not given, the default or the resumed value)."""
+    from lib_stylemix.pool.settings import parse_operators
+
+    return {
+        "iterations": args.iterations, "ratios": args.ratios, "keep": args.keep, "score": args.score,
+        "select": args.select, "per_parents": args.per_parents, "knn": args.knn,
+        "operators": parse_operators(args.operators) if args.operators else None,
+        "extrapolate": args.extrapolate, "add_difference": args.add_difference, "crossover": args.crossover,
+        "archive": args.archive, "archive_bins": args.archive_bins,
+        "archive_poles": tuple(args.archive_poles) if args.archive_poles else None,
+        "max_rank": args.max_rank, "energy": args.energy, "rank_cap": args.rank_cap, "max_file_mb": args.max_file_mb,
+        "max_pool_size": args.max_pool_size, "seed": args.seed,
+        "strength_band": tuple(args.strength_band) if args.strength_band else None,
+        **_param_overrides(args),
+    }
+
+
+def _open_run(args: argparse.Namespace, cache_dir: Path, progress: Any) -> tuple[Any, Any, Any]:
+    """The pool, settings and archive of a new run, or of the resumed one (its archive continues)."""
+    from lib_stylemix.pool.evolve import new_archive
+    from lib_stylemix.pool.pool import Pool
+    from lib_stylemix.pool.settings import EvolveSettings
+
+    overrides = _settings_overrides(args)
+    archive = None
+    if args.resume is not None:
+        pool, doc = Pool.resume(args.resume, cache_dir=cache_dir, progress=progress)
+        settings = EvolveSettings.from_json(doc.get("settings") or {}, **overrides)
+        archive = _resumed_archive(doc, settings, args.resume)
+        if args.files:
+            pool.add(args.files, progress=progress, strict=args.strict)
+        say(f"resumed {args.resume} at generation {pool.generation} with {len(pool)} members")
+    else:
+        if not args.files:
+            raise StyleMixError("evolve needs LoRA files (or --resume STATE)")
+        settings = EvolveSettings.from_json({}, **overrides)
+        pool = Pool.load(args.files, cache_dir=cache_dir, progress=progress, strict=args.strict)
+    for skipped in pool.skipped:
+        say(f"warning: {skipped.line}")
+    if len(pool) < 2:
+        raise StyleMixError("evolve needs at least two different LoRA files in the pool")
+    return pool, settings, archive or new_archive(pool, settings)
+
+
+def _resumed_archive(doc: dict[str, Any], settings: Any, where: Path) -> Any:
+    """The archive stored in a resumed run's state, when the run is in archive mode and asks for the same grid."""
+    from lib_stylemix.pool.archive import Archive
+
+    stored = doc.get("archive")
+    if not settings.archive or not stored:
+        return None
+    archive = Archive.from_state(stored, str(where))
+    if not archive.matches(settings.archive_bins, settings.archive_poles):
+        say(f"warning: --archive-bins/--archive-poles differ from {where}; starting a new archive")
+        return None
+    return archive
 
 
 def _fmt(member: Any) -> str:

@@ -128,19 +128,20 @@ def evolve(
     save_to: str | Path | None = None,
     on_generation: Callable[[Generation], None] | None = None,
     on_save: Callable[[SavePlan], None] | None = None,
+    archive: Archive | None = None,
 ) -> EvolveResult:
     """Run `settings.iterations` generations on `pool` (in place).
 
     Kept recipes are written to `save_to` (svd-compressed to `settings.max_rank`) when it is given; otherwise
     they stay in memory. A cancel stops between candidates or between saves; generations already finished
-    stay in the pool and the result says `cancelled`.
+    stay in the pool and the result says `cancelled`. In archive mode, `archive` (e.g. restored from a
+    resumed run's state) is continued; without one a new archive is built on the current members.
     """
     progress = progress or NullProgress()
     cancel = cancel or NeverCancel()
     result = EvolveResult([])
-    if settings.archive and len(pool) >= 2:
-        result.archive = Archive.build(pool.space, [m.recipe for m in pool.members], pool.names,
-                                       settings.archive_bins, settings.archive_poles)
+    if settings.archive:
+        result.archive = archive or new_archive(pool, settings)
     run_start = time.monotonic()
     for i in range(settings.iterations):
         start = time.monotonic()
@@ -172,6 +173,14 @@ def evolve(
         if not candidates:
             break
     return result
+
+
+def new_archive(pool: Pool, settings: EvolveSettings) -> Archive | None:
+    """The empty archive of a new run in archive mode, on the current members (None without two members)."""
+    if not settings.archive or len(pool) < 2:
+        return None
+    return Archive.build(pool.space, [m.recipe for m in pool.members], pool.names, settings.archive_bins,
+                         settings.archive_poles)
 
 
 def _name_elites(archive: Archive | None, selected: list[Candidate], kept: list[Member]) -> None:

@@ -98,10 +98,10 @@ class EvolveSettings:
         for registry in (scores.SCORES, selection.SELECTIONS, operators.OPERATORS):
             for entry in registry.entries():
                 for p in entry.params:
-                    value = getattr(self, p.field)
+                    value = getattr(self, p.name)
                     values = value if isinstance(value, tuple) else (value,)
                     if not all(p.low <= float(v) <= p.high for v in values):
-                        problems.append(f"{p.field} must be in [{p.low:g}, {p.high:g}] (got {value})")
+                        problems.append(f"{p.name} must be in [{p.low:g}, {p.high:g}] (got {value})")
         return problems
 
     @property

@@ -10,7 +10,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from lib_stylemix.webui.options import register_settings
+from lib_stylemix import threads
+from lib_stylemix.webui.options import apply_compute_threads, register_settings
+from lib_stylemix.webui.state import host_generating
 from lib_stylemix.webui.xyz import register_xyz_axes
 
 log = logging.getLogger(__name__)
@@ -49,8 +51,11 @@ def _registered(script_callbacks, kind: str, name: str) -> bool:
 
 
 def register(extension_dir: str | Path | None = None) -> None:
-    """Register our callbacks once per load of the script modules."""
+    """Register our callbacks once per load of the script modules, and wire the thread rule to the webui."""
     from modules import script_callbacks
+
+    apply_compute_threads()  # the stored setting; later changes arrive through the option's onchange
+    threads.set_host_busy_probe(host_generating)
 
     folder = Path(extension_dir) if extension_dir else None
     if not _registered(script_callbacks, "ui_tabs", "stylemix_ui_tabs"):

@@ -13,6 +13,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from lib_stylemix import threads
 from lib_stylemix.settings import StyleMixSettings
 
 log = logging.getLogger(__name__)
@@ -23,6 +24,7 @@ SECTION = ("stylemix", "StyleMix")
 LABELS = {
     "sd_scripts_dir": "sd-scripts folder (empty: look in the usual places)",
     "sd_scripts_python": "Python for sd-scripts (empty: the venv inside the sd-scripts folder)",
+    "sd_scripts_tokenizer_dir": "Tokenizer cache folder for sd-scripts (empty: data/tokenizer-cache in the extension)",
     "dataset_output_dir": "Output folder for prepared datasets",
     "restyle_output_dir": "Output folder for restyled images (training folders)",
     "training_output_dir": "Output folder for training runs",
@@ -42,6 +44,7 @@ LABELS = {
     "preview_prompts": "Preview prompts for epoch grids and pool previews (one per line)",
     "preview_seeds": "Preview seeds (comma or line separated)",
     "epoch_strengths": "Strengths in epoch grids (comma or line separated)",
+    "compute_threads": "CPU threads for compare/merge/evolve (auto: the cores not busy, 1 while the webui generates)",
 }
 
 
@@ -116,6 +119,26 @@ def installed_canny_models() -> list[str]:
     return [name for name in names if "canny" in name.lower()]
 
 
+def thread_choices() -> list[str]:
+    """"auto" and every whole number up to the cores this process may use."""
+    return [threads.AUTO, *(str(n) for n in range(1, threads.cores() + 1))]
+
+
+def apply_compute_threads() -> None:
+    """Hand the `compute_threads` setting to the thread rule (at load; a bad stored value falls back to auto)."""
+    value = read_settings().compute_threads
+    try:
+        threads.configure(value)
+    except ValueError as exc:
+        log.warning("StyleMix: %s; using auto", exc)
+        threads.configure(threads.AUTO)
+
+
+def compute_threads_changed() -> None:
+    """`onchange` of the setting: a bad value raises, so the webui shows the message and restores the old one."""
+    threads.configure(read_settings().compute_threads)
+
+
 def choices_of(lister: Callable[[], list[str]]) -> Callable[[], dict[str, Any]]:
     """Dropdown arguments computed when the settings page is built; typing any other value stays possible
     (an empty list, e.g. ControlNet not loaded yet, leaves a free-text box)."""
@@ -145,6 +168,8 @@ def _component(name: str, default):
         return gr.Dropdown, choices_of(installed_samplers)
     if name == "controlnet_model":
         return gr.Dropdown, choices_of(installed_canny_models)
+    if name == "compute_threads":
+        return gr.Dropdown, choices_of(thread_choices)
     if isinstance(default, tuple):
         return gr.Textbox, {"lines": 4}
     return None, None
@@ -163,6 +188,7 @@ def register_settings() -> None:
             LABELS.get(field.name, field.name.replace("_", " ")),
             component,
             component_args,
+            onchange=compute_threads_changed if field.name == "compute_threads" else None,
             section=SECTION,
         )
         if field.name in TAB_DEFAULTS and hasattr(info, "needs_reload_ui"):

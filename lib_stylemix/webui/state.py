@@ -6,6 +6,11 @@ job number instead of incrementing it: whichever of the two runs last, the bar s
 
 from __future__ import annotations
 
+from typing import Any
+
+# `time_start` of the webui job whose `job_count` our own StateProgress set last (see `host_generating`).
+_own_job: dict[str, Any] = {"time_start": object()}
+
 
 def _state():
     from modules import shared
@@ -13,11 +18,25 @@ def _state():
     return shared.state
 
 
+def host_generating() -> bool:
+    """Whether the webui is running a job of its own (txt2img, img2img, another extension) right now.
+
+    The thread rule's host probe (`threads.set_host_busy_probe`): `shared.state.job_count > 0` while a job
+    runs. Our own StateProgress also sets `job_count`, and leaves it set when the handler is not wrapped in
+    a webui job, so a count that belongs to the job we marked (same `time_start`) does not count as busy.
+    """
+    state = _state()
+    if int(getattr(state, "job_count", 0) or 0) <= 0:
+        return False
+    return getattr(state, "time_start", None) != _own_job["time_start"]
+
+
 class StateProgress:
     """`Progress` over `shared.state`: `job_count`, `job_no`, and the one-line `textinfo` the bar shows."""
 
     def begin(self, total: int, text: str = "") -> None:
         state = _state()
+        _own_job["time_start"] = getattr(state, "time_start", None)
         state.job_count = max(1, int(total))
         state.job_no = 0
         state.processing_has_refined_job_count = True  # keep hires from doubling our count

@@ -56,6 +56,13 @@ def main() -> None:
     print("script controls:", [type(c).__name__ for c in ours.controls])
     script_callbacks.ui_settings_callback()
     print("settings:", sum(k.startswith("stylemix_") for k in shared.opts.data_labels))
+    with gr.Blocks():  # every StyleMix setting's widget as the settings page builds it (dropdowns: any value)
+        for key, info in shared.opts.data_labels.items():
+            if key.startswith("stylemix_") and info.component is not None:
+                args = info.component_args() if callable(info.component_args) else info.component_args or {}
+                info.component(value=info.default, label=info.label, **args)
+    assert shared.opts.set("stylemix_compute_threads", "1") and not shared.opts.set("stylemix_compute_threads", "x")
+    print("compute threads setting: ok")
     script_callbacks.before_ui_callback()
     tabs = script_callbacks.ui_tabs_callback()
     assert isinstance(tabs[0][0], gr.Blocks)

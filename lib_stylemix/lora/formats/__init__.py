@@ -2,7 +2,8 @@
 
 One file per kind: `kohya.py` (LoRA/LoCon), `loha.py`, `lokr.py` (module algorithms, recognised per module from
 the parameter names after `<module>.`), `peft.py` (a key layout mapped onto kohya names first) and `refused.py`
-(formats that are not linear in ΔW, with the reason). Adding a format = one file + one line below.
+(formats that are not linear in ΔW, with the reason). Adding a format = one file in this folder that registers
+its entry with `MODULE_FORMATS.register(...)` or `KEY_LAYOUTS.register(...)` (see `spec.py`).
 
 `parse_keys` turns a file's header into usable modules (each with an exact factor builder), keys ignored with a
 warning, and bundled embeddings (`bundle_emb.*`). A file is refused only when it is a foreign base model, uses a
@@ -25,15 +26,9 @@ from lib_stylemix.lora.formats.base import (
     ModuleInfo,
     ParsedFile,
 )
-from lib_stylemix.lora.formats.kohya import LORA
-from lib_stylemix.lora.formats.loha import LOHA
-from lib_stylemix.lora.formats.lokr import LOKR
-from lib_stylemix.lora.formats.peft import PEFT
 from lib_stylemix.lora.formats.refused import REFUSALS
-from lib_stylemix.lora.formats.spec import KeyLayout, ModuleFormat, Refusal
+from lib_stylemix.lora.formats.spec import KEY_LAYOUTS, MODULE_FORMATS, KeyLayout, ModuleFormat, Refusal
 
-MODULE_FORMATS: tuple[ModuleFormat, ...] = (LORA, LOHA, LOKR)
-KEY_LAYOUTS: tuple[KeyLayout, ...] = (PEFT,)
 BUNDLE_PREFIX = "bundle_emb."
 
 __all__ = ["ALPHA", "BUNDLE_PREFIX", "DOWN", "KEY_LAYOUTS", "KOHYA_PREFIXES", "MODULE_FORMATS", "REFUSALS", "UP",
@@ -64,8 +59,9 @@ def parse_keys(path: Path, tensors: Mapping[str, TensorInfo], metadata: Mapping[
             groups.setdefault(module, {})[param] = key
         else:
             parsed.ignored.append(key)
+    formats = MODULE_FORMATS.entries()
     for module, params in groups.items():
-        entry = _read_module(path, module, params, tensors, parsed)
+        entry = _read_module(path, module, params, tensors, parsed, formats)
         if entry is not None:
             parsed.modules[module] = entry
     if layout != "kohya":
@@ -88,7 +84,7 @@ def _refuse(path: Path, keys: list[str]) -> None:
 def _kohya_names(keys: list[str], tensors: Mapping[str, TensorInfo],
                  metadata: Mapping[str, str]) -> tuple[dict[str, str], str]:
     """{kohya key: key in the file} after the first matching key layout, and that layout's name."""
-    for layout in KEY_LAYOUTS:
+    for layout in KEY_LAYOUTS.entries():
         if layout.detect(keys):
             renamed = layout.rename(keys, tensors, metadata)
             used = set(renamed.values())
@@ -99,9 +95,9 @@ def _kohya_names(keys: list[str], tensors: Mapping[str, TensorInfo],
 
 
 def _read_module(path: Path, module: str, params: dict[str, str], tensors: Mapping[str, TensorInfo],
-                 parsed: ParsedFile) -> ModuleEntry | None:
+                 parsed: ParsedFile, formats: list[ModuleFormat]) -> ModuleEntry | None:
     names = frozenset(params)
-    fmt = next((f for f in MODULE_FORMATS if f.detect(names)), None)
+    fmt = next((f for f in formats if f.detect(names)), None)
     if fmt is None:
         parsed.ignored.extend(params.values())
         return None

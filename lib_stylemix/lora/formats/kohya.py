@@ -25,7 +25,7 @@ from lib_stylemix.lora.formats.base import (
     make_info,
     scale_of,
 )
-from lib_stylemix.lora.formats.spec import ModuleFormat
+from lib_stylemix.lora.formats.spec import MODULE_FORMATS, ModuleFormat
 
 MID = "lora_mid.weight"
 
@@ -97,9 +97,10 @@ def _read_tucker(where: str, name: str, params: Mapping[str, str],
     return ModuleEntry(info=info, keys=dict(params), build=build)
 
 
-LORA = ModuleFormat(
+LORA = MODULE_FORMATS.register(ModuleFormat(
     name="lora",
     help="kohya LoRA / LoCon (lora_down, lora_up, alpha; 3×3 convs with conv_dim; LyCORIS Tucker lora_mid)",
     detect=_detect,
     read=_read,
-)
+    order=0,
+))

@@ -27,7 +27,7 @@ from lib_stylemix.lora.formats.base import (
     make_info,
     scale_of,
 )
-from lib_stylemix.lora.formats.spec import ModuleFormat
+from lib_stylemix.lora.formats.spec import MODULE_FORMATS, ModuleFormat
 
 W1A, W1B, W2A, W2B, T1, T2 = "hada_w1_a", "hada_w1_b", "hada_w2_a", "hada_w2_b", "hada_t1", "hada_t2"
 _REQUIRED = (W1A, W1B, W2A, W2B)
@@ -95,9 +95,10 @@ def _read(where: str, name: str, params: Mapping[str, str], tensors: Mapping[str
     return ModuleEntry(info=info, keys=dict(params), build=build)
 
 
-LOHA = ModuleFormat(
+LOHA = MODULE_FORMATS.register(ModuleFormat(
     name="loha",
     help="LyCORIS LoHa (hada_w1_a/b, hada_w2_a/b, optional Tucker hada_t1/t2): exact rank r₁·r₂ factors",
     detect=_detect,
     read=_read,
-)
+    order=10,
+))

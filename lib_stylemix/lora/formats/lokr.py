@@ -27,7 +27,7 @@ from lib_stylemix.lora.formats.base import (
     make_info,
     scale_of,
 )
-from lib_stylemix.lora.formats.spec import ModuleFormat
+from lib_stylemix.lora.formats.spec import MODULE_FORMATS, ModuleFormat
 
 W1, W1A, W1B, W2, W2A, W2B, T2 = ("lokr_w1", "lokr_w1_a", "lokr_w1_b", "lokr_w2", "lokr_w2_a", "lokr_w2_b",
                                   "lokr_t2")
@@ -98,10 +98,11 @@ def _read(where: str, name: str, params: Mapping[str, str], tensors: Mapping[str
     return ModuleEntry(info=info, keys=dict(params), build=build)
 
 
-LOKR = ModuleFormat(
+LOKR = MODULE_FORMATS.register(ModuleFormat(
     name="lokr",
     help="LyCORIS LoKr (lokr_w1 or lokr_w1_a/b, lokr_w2 or lokr_w2_a/b, optional Tucker lokr_t2): exact "
          "Kronecker factors",
     detect=_detect,
     read=_read,
-)
+    order=20,
+))

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 
 from lib_stylemix.lora.container import TensorInfo
 from lib_stylemix.lora.formats.base import ALPHA, DOWN, UP
-from lib_stylemix.lora.formats.spec import KeyLayout
+from lib_stylemix.lora.formats.spec import KEY_LAYOUTS, KeyLayout
 
 _PARAM = re.compile(
     r"^(?P<path>.+?)\.(?:"
@@ -122,10 +122,11 @@ def _rename(keys: list[str], tensors: Mapping[str, TensorInfo], metadata: Mappin
     return out
 
 
-PEFT = KeyLayout(
+PEFT = KEY_LAYOUTS.register(KeyLayout(
     name="peft",
     help="diffusers / PEFT key names (lora_A/lora_B, unet.…, text_encoder.…, .lora.down/up, lora_linear_layer, "
          "attention processors) mapped to kohya module names",
     detect=_detect,
     rename=_rename,
-)
+    order=0,
+))

@@ -1,4 +1,10 @@
-"""The two kinds of registry entry: module algorithms (LoRA, LoHa, LoKr, …) and key layouts (kohya, PEFT, …)."""
+"""The two kinds of registry entry: module algorithms (LoRA, LoHa, LoKr, …) and key layouts (kohya, PEFT, …).
+
+Both registries use the one registry mechanism (`lib_stylemix.registry`): every module of the
+`lib_stylemix/lora/formats/` folder is imported on first use and registers its entry; a plugin folder is
+added with `MODULE_FORMATS.add_path(folder)` / `KEY_LAYOUTS.add_path(folder)`. Detection tries the entries
+in their `order` (built-ins 0, 10, 20…; plugins 100).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ from dataclasses import dataclass
 
 from lib_stylemix.lora.container import TensorInfo
 from lib_stylemix.lora.formats.base import ModuleEntry
+from lib_stylemix.registry import Param, Registry
 
 
 @dataclass(frozen=True)
@@ -20,6 +27,12 @@ class ModuleFormat:
     help: str
     detect: Callable[[frozenset[str]], bool]
     read: Callable[[str, str, Mapping[str, str], Mapping[str, TensorInfo]], ModuleEntry]
+    order: int = 100
+    params: tuple[Param, ...] = ()
+
+    @property
+    def label(self) -> str:
+        return self.name
 
 
 @dataclass(frozen=True)
@@ -33,6 +46,12 @@ class KeyLayout:
     help: str
     detect: Callable[[list[str]], bool]
     rename: Callable[[list[str], Mapping[str, TensorInfo], Mapping[str, str]], dict[str, str]]
+    order: int = 100
+    params: tuple[Param, ...] = ()
+
+    @property
+    def label(self) -> str:
+        return self.name
 
 
 @dataclass(frozen=True)
@@ -42,3 +61,7 @@ class Refusal:
     name: str
     pattern: str
     why: str
+
+
+MODULE_FORMATS: Registry[ModuleFormat] = Registry("module format", "lib_stylemix.lora.formats")
+KEY_LAYOUTS: Registry[KeyLayout] = Registry("key layout", "lib_stylemix.lora.formats")

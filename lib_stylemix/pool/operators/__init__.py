@@ -1,11 +1,9 @@
-"""Evolve operators (one file each); importing this package registers them all, in the order listed here."""
+"""Evolve operators, one file each in this folder, found by the registry on first use (in their `order`).
 
-import importlib
+A plugin folder is added with `OPERATORS.add_path(folder)`; see docs/architecture-registries.md.
+"""
 
 from lib_stylemix.pool.operators.registry import OPERATORS, OperatorInput, get, names
-
-for _module in ("blend", "orthogonal", "spectral", "split", "extrapolate", "add_difference", "crossover"):
-    importlib.import_module(f"{__name__}.{_module}")
 
 DEFAULT = ("blend", "orthogonal", "spectral")
 

@@ -6,11 +6,11 @@ import itertools
 
 from lib_stylemix.pool.candidates import Candidate
 from lib_stylemix.pool.operators.registry import OperatorInput, register
-from lib_stylemix.pool.registry import Param
+from lib_stylemix.pool.registry import setting
 
 
 @register("add-difference", "A + t·(B − C): moves A along the difference between two other members",
-          (Param("difference_scales", -4, 4, "the values of t"),))
+          (setting("difference_scales", -4, 4, "the values of t"),), order=50)
 def add_difference(ctx: OperatorInput) -> list[Candidate]:
     c = ctx.coefs
     out = []

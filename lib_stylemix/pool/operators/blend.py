@@ -6,12 +6,12 @@ import itertools
 
 from lib_stylemix.pool.candidates import Candidate
 from lib_stylemix.pool.operators.registry import OperatorInput, register
-from lib_stylemix.pool.registry import Param
+from lib_stylemix.pool.registry import setting
 
 
 @register("blend", "(1 − t)·A + t·B, t = k/(R+1) for k = 1..R: convex mixes, never farther than 0.5 × the "
           "parents' distance from the nearer parent",
-          (Param("ratios", 1, 99, "R, the number of ratios per pair"),))
+          (setting("ratios", 1, 99, "R, the number of ratios per pair", int),), order=0)
 def blend(ctx: OperatorInput) -> list[Candidate]:
     r = ctx.settings.ratios
     ratios = [k / (r + 1) for k in range(1, r + 1)]

@@ -8,11 +8,11 @@ import numpy as np
 
 from lib_stylemix.pool.candidates import Candidate
 from lib_stylemix.pool.operators.registry import OperatorInput, register
-from lib_stylemix.pool.registry import Param
+from lib_stylemix.pool.registry import setting
 
 
 @register("crossover", "per block: A's blocks where a random mask is on, B's elsewhere",
-          (Param("crossovers", 1, 64, "random block masks per pair"),))
+          (setting("crossovers", 1, 64, "random block masks per pair", int),), order=60)
 def crossover(ctx: OperatorInput) -> list[Candidate]:
     blocks = ctx.space.blocks
     if len(blocks) < 2:

@@ -14,12 +14,12 @@ import numpy as np
 
 from lib_stylemix.pool.candidates import Candidate
 from lib_stylemix.pool.operators.registry import OperatorInput, register
-from lib_stylemix.pool.registry import Param
+from lib_stylemix.pool.registry import setting
 
 
 @register("orthogonal", "A + t·(B − proj_A B) with the projection per block-weight group: adds what B has and "
           "A lacks",
-          (Param("orthogonal_scales", -4, 4, "the values of t"),))
+          (setting("orthogonal_scales", -4, 4, "the values of t"),), order=10)
 def orthogonal(ctx: OperatorInput) -> list[Candidate]:
     out = []
     for a, b in itertools.permutations(range(len(ctx.names)), 2):

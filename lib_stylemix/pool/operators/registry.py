@@ -16,7 +16,7 @@ import numpy as np
 
 from lib_stylemix.pool.algebra import KernelSpace
 from lib_stylemix.pool.candidates import Candidate
-from lib_stylemix.pool.registry import Entry, Param, Registry
+from lib_stylemix.pool.registry import Entry, Registry, evolve_registry, registrar
 
 if TYPE_CHECKING:
     from lib_stylemix.pool.pool import Pool
@@ -44,14 +44,8 @@ class OperatorInput:
 
 
 OperatorFn = Callable[[OperatorInput], list[Candidate]]
-OPERATORS: Registry[OperatorFn] = Registry("operator")
-
-
-def register(name: str, help: str, params: tuple[Param, ...] = ()) -> Callable[[OperatorFn], OperatorFn]:
-    def wrap(fn: OperatorFn) -> OperatorFn:
-        OPERATORS.register(Entry(name, help, fn, params))
-        return fn
-    return wrap
+OPERATORS: Registry[Entry[OperatorFn]] = evolve_registry("operator", "lib_stylemix.pool.operators")
+register = registrar(OPERATORS)
 
 
 def get(name: str) -> Entry[OperatorFn]:

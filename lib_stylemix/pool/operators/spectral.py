@@ -11,14 +11,14 @@ from lib_stylemix.pool.candidates import Candidate
 from lib_stylemix.pool.derived import DerivedRoot
 from lib_stylemix.pool.operators.registry import OperatorInput, register
 from lib_stylemix.pool.recipe import Recipe
-from lib_stylemix.pool.registry import Param
+from lib_stylemix.pool.registry import setting
 
 
 @register("spectral", "P·f(σ)·Qᵀ per module from the exact SVD of a member: random log-normal rescaling of its "
           "singular values, or a sharpened / flattened spectrum (norm kept)",
-          (Param("spectral_draws", 0, 16, "random log-normal draws per member"),
-           Param("spectral_sigma", 0, 2, "a, the log-normal spread of the factors"),
-           Param("spectral_gamma", 0.1, 10, "γ: σ^γ and σ^(1/γ) (1: off)")))
+          (setting("spectral_draws", 0, 16, "random log-normal draws per member", int),
+           setting("spectral_sigma", 0, 2, "a, the log-normal spread of the factors"),
+           setting("spectral_gamma", 0.1, 10, "γ: σ^γ and σ^(1/γ) (1: off)")), order=20)
 def spectral(ctx: OperatorInput) -> list[Candidate]:
     if ctx.pool is None or not any(r.lora is not None for r in ctx.pool.roots.values()):
         return []

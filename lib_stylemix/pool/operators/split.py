@@ -12,7 +12,7 @@ from lib_stylemix.pool.operators.registry import OperatorInput, register
 TEXT_ENCODER_BLOCKS = ("BASE",)
 
 
-@register("split", "text encoder (BASE block) from A, every U-Net block from B")
+@register("split", "text encoder (BASE block) from A, every U-Net block from B", order=30)
 def split(ctx: OperatorInput) -> list[Candidate]:
     te = np.array([b in TEXT_ENCODER_BLOCKS for b in ctx.space.blocks])
     if not te.any() or te.all():

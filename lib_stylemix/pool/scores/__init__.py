@@ -1,11 +1,9 @@
-"""Candidate scores (one file each); importing this package registers them all, in the order listed here."""
+"""Candidate scores, one file each in this folder, found by the registry on first use (in their `order`).
 
-import importlib
+A plugin folder is added with `SCORES.add_path(folder)`; see docs/architecture-registries.md.
+"""
 
 from lib_stylemix.pool.scores.registry import SCORES, ScoreInput, digits, get, names, pool_scale, quantise
-
-for _module in ("pool_novelty", "knn_novelty", "novelty", "legacy_average"):
-    importlib.import_module(f"{__name__}.{_module}")
 
 DEFAULT = "pool-novelty"
 

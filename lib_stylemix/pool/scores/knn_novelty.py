@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from lib_stylemix.pool.registry import Param
+from lib_stylemix.pool.registry import setting
 from lib_stylemix.pool.scores.registry import ScoreInput, register
 
 
 @register("knn-novelty", "(1/k) Σ of the k smallest ‖x − aⱼ‖ over the archive (members and every child kept "
           "so far, evicted ones included), divided by the pool spacing s",
-          (Param("knn", 1, 50, "k of the k-nearest archive entries"),))
+          (setting("knn", 1, 50, "k of the k-nearest archive entries", int),), order=10)
 def knn_novelty(s: ScoreInput) -> tuple[np.ndarray, float]:
     d = s.archive_dist
     k = max(1, min(s.knn, d.shape[1]))

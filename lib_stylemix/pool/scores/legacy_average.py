@@ -10,6 +10,7 @@ import numpy as np
 from lib_stylemix.pool.scores.registry import ScoreInput, register
 
 
-@register("legacy-average", "(1/p) Σⱼ ‖x − mⱼ‖: mean distance to the members (seed rule; prefers parent copies)")
+@register("legacy-average", "(1/p) Σⱼ ‖x − mⱼ‖: mean distance to the members (seed rule; prefers parent copies)",
+          order=30)
 def legacy_average(s: ScoreInput) -> tuple[np.ndarray, float]:
     return s.dist.mean(axis=1), s.delta

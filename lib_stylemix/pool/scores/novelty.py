@@ -11,7 +11,7 @@ from lib_stylemix.pool.scores.registry import ScoreInput, register
 
 
 @register("novelty", "minⱼ ‖x − mⱼ‖ / ‖x‖: distance to the nearest member relative to the candidate's own norm "
-          "(previous default; ties at 1 on orthogonal pairs)")
+          "(previous default; ties at 1 on orthogonal pairs)", order=20)
 def novelty(s: ScoreInput) -> tuple[np.ndarray, float]:
     nearest = s.dist.min(axis=1)
     values = np.divide(nearest, s.norms, out=np.zeros_like(nearest), where=s.norms > 0)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lib_stylemix.pool.registry import Entry, Param, Registry
+from lib_stylemix.pool.registry import Entry, Registry, evolve_registry, registrar
 
 # √ε of float32: relative resolution of a distance computed as √(K_ii + K_jj − 2K_ij) from float32 products.
 DISTANCE_RESOLUTION = 2.5e-4
@@ -38,14 +38,8 @@ class ScoreInput:
 
 # A score returns (values, resolution): equal values within `resolution` are ties.
 ScoreFn = Callable[[ScoreInput], tuple[np.ndarray, float]]
-SCORES: Registry[ScoreFn] = Registry("score")
-
-
-def register(name: str, help: str, params: tuple[Param, ...] = ()) -> Callable[[ScoreFn], ScoreFn]:
-    def wrap(fn: ScoreFn) -> ScoreFn:
-        SCORES.register(Entry(name, help, fn, params))
-        return fn
-    return wrap
+SCORES: Registry[Entry[ScoreFn]] = evolve_registry("score", "lib_stylemix.pool.scores")
+register = registrar(SCORES)
 
 
 def get(name: str) -> Entry[ScoreFn]:

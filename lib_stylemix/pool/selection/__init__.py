@@ -1,11 +1,9 @@
-"""Selection rules (one file each); importing this package registers them all, in the order listed here."""
+"""Selection rules, one file each in this folder, found by the registry on first use (in their `order`).
 
-import importlib
+A plugin folder is added with `SELECTIONS.add_path(folder)`; see docs/architecture-registries.md.
+"""
 
 from lib_stylemix.pool.selection.registry import SELECTIONS, SelectInput, get, names
-
-for _module in ("maxmin", "topk"):
-    importlib.import_module(f"{__name__}.{_module}")
 
 DEFAULT = "maxmin"
 

@@ -14,7 +14,7 @@ from lib_stylemix.pool.selection.registry import SelectInput, register
 
 
 @register("maxmin", "greedy max–min: each next pick maximises min(score, distance to the picks so far / s); "
-          "at most `per_parents` picks per parent set")
+          "at most `per_parents` picks per parent set", order=0)
 def maxmin(s: SelectInput) -> list[int]:
     n = len(s.scores)
     to_picks = np.full(n, np.inf)

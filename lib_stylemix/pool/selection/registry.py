@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lib_stylemix.pool.registry import Entry, Param, Registry
+from lib_stylemix.pool.registry import Entry, Registry, evolve_registry, registrar
 
 
 @dataclass(frozen=True)
@@ -32,14 +32,8 @@ class SelectInput:
 
 
 SelectFn = Callable[[SelectInput], list[int]]
-SELECTIONS: Registry[SelectFn] = Registry("selection rule")
-
-
-def register(name: str, help: str, params: tuple[Param, ...] = ()) -> Callable[[SelectFn], SelectFn]:
-    def wrap(fn: SelectFn) -> SelectFn:
-        SELECTIONS.register(Entry(name, help, fn, params))
-        return fn
-    return wrap
+SELECTIONS: Registry[Entry[SelectFn]] = evolve_registry("selection rule", "lib_stylemix.pool.selection")
+register = registrar(SELECTIONS)
 
 
 def get(name: str) -> Entry[SelectFn]:

@@ -8,7 +8,7 @@ from lib_stylemix.pool.selection.registry import SelectInput, allowed, register
 
 
 @register("topk", "the k best (quantised) scores; ties keep generation order; at most `per_parents` picks per "
-          "parent set")
+          "parent set", order=10)
 def topk(s: SelectInput) -> list[int]:
     order = np.lexsort((np.arange(len(s.scores)), -s.quantised()))
     picks: list[int] = []

@@ -44,6 +44,22 @@ class Options:
         if key not in self.data:
             self.data[key] = info.default
 
+    def set(self, key, value):
+        """As the Settings page saves a value: store it, then run the option's onchange; if that raises, the
+        webui shows the error and puts the old value back (modules/options.py::Options.set)."""
+        old = self.data.get(key)
+        if old == value:
+            return False
+        self.data[key] = value
+        info = self.data_labels.get(key)
+        if info is not None and info.onchange is not None:
+            try:
+                info.onchange()
+            except Exception:
+                self.data[key] = old
+                return False
+        return True
+
     def __getattr__(self, item):
         if item in self.data:
             return self.data[item]

@@ -1,3 +1,6 @@
+import time
+
+
 class State:
     """Fields and methods of modules/shared_state.py::State that extensions use."""
 
@@ -12,6 +15,7 @@ class State:
         self.interrupted = False
         self.skipped = False
         self.stopping_generation = False
+        self.time_start = None
         self.begun = 0
         self.ended = 0
 
@@ -25,6 +29,7 @@ class State:
         self.skipped = False
         self.stopping_generation = False
         self.textinfo = None
+        self.time_start = time.time()
 
     def end(self):
         self.ended += 1
