@@ -113,7 +113,7 @@ def run(n_files: int, rank: int, n_modules: int | None, ratios: int, repeats: in
     n_cand = len(candidates)
     import numpy as np
 
-    from lib_stylemix.pool.candidates import generate
+    from lib_stylemix.pool.generation import generate
 
     linear = ("blend", "orthogonal", "extrapolate", "add-difference", "crossover")
     explore = EvolveSettings(ratios=ratios, keep=8, operators=linear, max_exploratory=100_000)

@@ -1,23 +1,18 @@
 """Candidates of one generation: proposed recipes with provenance, scores and a status.
 
-The operators that produce them live in `pool/operators/` (one file each, see the registry there); `generate`
-runs the chosen ones. Every candidate is a recipe over the pool's roots; spectral candidates first add a
-derived root (exact, see `derived.py`), so they are recipes "1 × that root".
+The operators that produce them live in `pool/operators/` (one file each, see the registry there);
+`generation.generate` runs the chosen ones. Every candidate is a recipe over the pool's roots; spectral
+candidates first add a derived root (exact, see `derived.py`), so they are recipes "1 × that root".
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from lib_stylemix.pool.algebra import KernelSpace
 from lib_stylemix.pool.recipe import Recipe
-
-if TYPE_CHECKING:
-    from lib_stylemix.pool.pool import Pool
-    from lib_stylemix.pool.settings import EvolveSettings
 
 MIX = "blend"
 ORTHOGONAL = "orthogonal"
@@ -87,51 +82,3 @@ class Candidate:
             **({"derived": self.derived.to_json()} if self.derived is not None else {}),
             **({"cell": list(self.cell)} if self.cell is not None else {}),
         }
-
-
-def generate(
-    coefs: np.ndarray,
-    names: list[str],
-    space: KernelSpace,
-    settings: EvolveSettings,
-    rng: np.random.Generator,
-    pool: Pool | None = None,
-) -> tuple[list[Candidate], KernelSpace, np.ndarray]:
-    """All candidates of one generation from member coefficient stack `coefs` (members × blocks × roots).
-
-    Runs `settings.active_operators` in registry order. Candidates of operators other than `blend` beyond
-    `settings.max_exploratory` are subsampled with `rng`; exact coefficient duplicates are dropped (first one
-    wins). Returns the candidates, the space they live in (the pool's, plus provisional derived roots) and
-    the member coefficients over that space.
-    """
-    from lib_stylemix.pool.operators import OPERATORS, OperatorInput
-
-    ctx = OperatorInput(coefs, names, space, settings, rng, pool)
-    out: list[Candidate] = []
-    explore: list[Candidate] = []
-    for entry in OPERATORS.entries():
-        if entry.name in settings.active_operators:
-            (out if entry.name == MIX else explore).extend(entry.run(ctx))
-    if len(explore) > settings.max_exploratory:
-        pick = np.sort(rng.choice(len(explore), size=settings.max_exploratory, replace=False))
-        explore = [explore[i] for i in pick]
-    out.extend(explore)
-    derived = [c for c in out if c.derived is not None]
-    if derived and pool is not None:
-        from lib_stylemix.pool.derived import augment
-
-        space = augment(pool, space, [c.derived for c in derived])
-        extra = len(space.keys) - coefs.shape[2]
-        coefs = np.pad(coefs, ((0, 0), (0, 0), (0, extra)))
-        for cand in out:
-            cand.coef = np.pad(cand.coef, ((0, 0), (0, extra)))
-            cand.keys = space.keys
-            if cand.derived is not None:
-                cand.coef[:, space.keys.index(cand.derived.key)] = 1.0
-    unique, seen = [], set()
-    for cand in out:
-        key = (np.round(cand.coef, 9) + 0.0).tobytes()  # + 0.0 folds -0.0 into 0.0
-        if key not in seen:
-            seen.add(key)
-            unique.append(cand)
-    return unique, space, coefs

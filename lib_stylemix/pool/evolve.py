@@ -14,7 +14,8 @@ import numpy as np
 
 from lib_stylemix.errors import CancelledError
 from lib_stylemix.pool.archive import Archive
-from lib_stylemix.pool.candidates import SELECTED, Candidate, generate
+from lib_stylemix.pool.candidates import SELECTED, Candidate
+from lib_stylemix.pool.generation import generate
 from lib_stylemix.pool.members import RECIPE, Member, recipe_name
 from lib_stylemix.pool.pool import Pool
 from lib_stylemix.pool.saving import SavePlan

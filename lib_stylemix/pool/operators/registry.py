@@ -20,7 +20,6 @@ from lib_stylemix.pool.registry import Entry, Registry, evolve_registry, registr
 
 if TYPE_CHECKING:
     from lib_stylemix.pool.pool import Pool
-    from lib_stylemix.pool.settings import EvolveSettings
 
 
 @dataclass
@@ -30,7 +29,7 @@ class OperatorInput:
     coefs: np.ndarray
     names: list[str]
     space: KernelSpace
-    settings: EvolveSettings
+    settings: Any  # EvolveSettings; not imported, because settings validates against this registry
     rng: np.random.Generator
     pool: Pool | None = None
 
