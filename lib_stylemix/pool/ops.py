@@ -29,6 +29,7 @@ from lib_stylemix.seams import CancelToken, Progress
 if TYPE_CHECKING:
     from PIL import Image
 
+    from lib_stylemix.pool.candidates import Candidate
     from lib_stylemix.seams import Txt2ImgGenerator
     from lib_stylemix.settings import StyleMixSettings
 
@@ -207,6 +208,30 @@ def prompt_stack(pool: Pool, recipe: Recipe, lora_folder: Path, label: str = "th
     if outside:
         raise StyleMixError(f"preview needs the files in the LoRA folder {folder}; not there: {', '.join(outside)}")
     return loras
+
+
+PREVIEW_PREFIX = "stylemix_preview_"
+
+
+def candidate_preview(pool: Pool, cand: Candidate, lora_folder: Path, label: str, *, progress: Progress,
+                      cancel: CancelToken) -> tuple[list[tuple[str, float]], Path | None]:
+    """Tags that render a proposed candidate, and the temporary file they need (None for prompt stacking).
+
+    One weight per file: exact `<lora:a:w1> <lora:b:w2>` stacking. Per-block weights (orthogonal, split,
+    crossover) or a derived root (spectral) cannot be tags: the candidate is written, energy ≥ 0.99, as
+    `stylemix_preview_<hash>.safetensors` in the LoRA folder; the caller deletes it after rendering.
+    """
+    from lib_stylemix.pool.members import RECIPE
+    from lib_stylemix.pool.saving import SaveOptions, save_member
+
+    if cand.derived is None and cand.recipe.uniform:
+        return prompt_stack(pool, cand.recipe, lora_folder, label), None
+    if cand.derived is not None:
+        pool.adopt_derived(cand.derived, cand.space)
+    member = Member(f"{PREVIEW_PREFIX}{cand.recipe.digest()[:8]}", cand.recipe, kind=RECIPE, parents=cand.parents,
+                    origin={"operator": cand.kind, "preview": True})
+    path = save_member(pool, member, lora_folder, SaveOptions(), progress, cancel)
+    return [(path.stem, 1.0)], path
 
 
 def render_previews(

@@ -395,30 +395,14 @@ def stacking_loras(session: PoolSession, index: int, lora_folder: Path) -> list[
     return ops.prompt_stack(pool, cand.recipe, lora_folder, f"candidate #{index} ({cand.kind})")
 
 
-PREVIEW_PREFIX = "stylemix_preview_"
-
-
 def preview_loras(session: PoolSession, index: int, lora_folder: Path, *, progress: Progress,
                   cancel: CancelToken) -> tuple[list[tuple[str, float]], Path | None]:
-    """Tags that render candidate `index`, and the temporary file they need (None for prompt stacking).
-
-    One weight per file: exact `<lora:a:w1> <lora:b:w2>` stacking. Per-block weights (orthogonal, split,
-    crossover) or a derived root (spectral) cannot be tags: the candidate is written, energy ≥ 0.99, as
-    `stylemix_preview_<hash>.safetensors` in the LoRA folder; the caller deletes it after rendering.
-    """
-    from lib_stylemix.pool.members import RECIPE, Member
-    from lib_stylemix.pool.saving import SaveOptions, save_member
+    """Tags that render candidate `index`, and the temporary file they need (see `ops.candidate_preview`)."""
+    from lib_stylemix.pool import ops
 
     cand = candidate(session, index)
-    if cand.derived is None and cand.recipe.uniform:
-        return stacking_loras(session, index, lora_folder), None
-    pool = session.require_pool(2)
-    if cand.derived is not None:
-        pool.adopt_derived(cand.derived, cand.space)
-    member = Member(f"{PREVIEW_PREFIX}{cand.recipe.digest()[:8]}", cand.recipe, kind=RECIPE, parents=cand.parents,
-                    origin={"operator": cand.kind, "preview": True})
-    path = save_member(pool, member, lora_folder, SaveOptions(), progress, cancel)
-    return [(path.stem, 1.0)], path
+    return ops.candidate_preview(session.require_pool(2), cand, lora_folder, f"candidate #{index} ({cand.kind})",
+                                 progress=progress, cancel=cancel)
 
 
 def render_previews(
