@@ -88,3 +88,23 @@ def test_by_block_planning_is_torch_free(lora_file):
                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "[]"
+
+
+def test_demo_runs_without_torch(tmp_path):
+    """The whole tour — example pool, compare, evolve with saved LoRAs, figures — in numpy: no torch import."""
+    out_dir = tmp_path / "demo"
+    out = _run("demo", "--out", str(out_dir))
+    assert out["code"] == 0
+    assert "torch" not in out["heavy"] and "gradio" not in out["heavy"]
+    saved = sorted((out_dir / "evolved").glob("*.safetensors"))
+    assert saved, "the demo saved no LoRA"
+    from safetensors.torch import load_file
+
+    from lib_stylemix.lora import open_lora
+
+    for path in saved:  # the numpy-written files read back through the torch reader, alpha = rank
+        tensors = load_file(str(path))
+        lora = open_lora(path)
+        module = lora.module_names[0]
+        assert tensors[f"{module}.lora_down.weight"].shape[0] == lora.modules[module].rank
+        assert float(tensors[f"{module}.alpha"]) == lora.modules[module].rank
