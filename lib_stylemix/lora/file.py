@@ -187,7 +187,7 @@ class LoraFile:
     def _built_arrays(self, module: str, entry: Any) -> tuple[Any, Any]:
         import numpy as np
 
-        stored = {p: self._stored(k).astype(np.float64) for p, k in entry.keys.items() if p != ALPHA}
+        stored = {p: self._stored(k, np.float64) for p, k in entry.keys.items() if p != ALPHA}
         up, down = entry.build(stored, self.stored_alpha(module))
         info = entry.info
         return (np.ascontiguousarray(up).reshape(info.up_shape), np.ascontiguousarray(down).reshape(info.down_shape))
@@ -224,7 +224,7 @@ class LoraFile:
 
         info = self.module_info(module)
         np_dtype = np.float64 if dtype is not None and "float64" in str(dtype) else np.float32
-        up_raw, down_raw = self._raw_arrays(module)
+        up_raw, down_raw = self._raw_arrays(module, np_dtype)
         up = up_raw.reshape(info.out_features, info.rank).astype(np_dtype, copy=False)
         down = down_raw.reshape(info.rank, info.in_features).astype(np_dtype, copy=False)
         for part in (up, down):
@@ -235,24 +235,24 @@ class LoraFile:
             up *= scale
         return Factors(up=up, down=down, kind=info.kind, up_shape=info.up_shape, down_shape=info.down_shape)
 
-    def _raw_arrays(self, module: str) -> tuple[Any, Any]:
-        """`raw` as numpy arrays (fresh memory, float32 or wider), without torch for safetensors files."""
+    def _raw_arrays(self, module: str, dtype: Any) -> tuple[Any, Any]:
+        """`raw` as new numpy arrays of at least `dtype` (float32/float64), without torch for safetensors files."""
         entry = self._entries[self.module_info(module).name]
         if entry.build is None:
-            return self._stored(entry.keys[UP]), self._stored(entry.keys[DOWN])
+            return self._stored(entry.keys[UP], dtype), self._stored(entry.keys[DOWN], dtype)
         return self._built_arrays(module, entry)
 
-    def _stored(self, key: str) -> Any:
-        """One stored tensor as a new float32 (float64 if stored so) array."""
+    def _stored(self, key: str, dtype: Any) -> Any:
+        """One stored tensor as a new array of `dtype` (float64 when stored so), converted in one pass."""
         import numpy as np
 
         if self.format != "safetensors":
             stored = as_numpy(self._source.get(key))
-            return stored.astype(np.float64 if stored.dtype == np.float64 else np.float32)
+            return stored.astype(np.float64 if stored.dtype == np.float64 else dtype)
         if self._raw is None:
             self._raw = RawFile(self.path)
         entry = self._raw.entries[key]
-        out = np.empty(entry.shape, dtype=np.float64 if entry.code == "F64" else np.float32)
+        out = np.empty(entry.shape, dtype=np.float64 if entry.code == "F64" else dtype)
         self._raw.into(key, out)
         return out
     def validate(self, progress: Progress | None = None, cancel: CancelToken | None = None) -> None:

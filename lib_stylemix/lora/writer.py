@@ -192,6 +192,20 @@ def _serializer(arrays: dict[str, Any], dtype: str, bundle: Mapping[str, Any]) -
     return lambda meta: save_torch(tensors, metadata=meta)
 
 
+def _fill_hashes(draft: bytes, model_hash: str, legacy_hash: str) -> bytes | None:
+    """`draft` with its placeholder hashes replaced in the header (same length, so no offset moves), or None
+    when a placeholder is not there exactly once. A quote inside a JSON string is escaped, so `"key":"` only
+    matches the key itself."""
+    (length,) = struct.unpack("<Q", draft[:8])
+    header = draft[8:8 + length]
+    for key, value in (("sshs_model_hash", model_hash), ("sshs_legacy_hash", legacy_hash)):
+        placeholder = f'"{key}":"{"0" * len(value)}"'.encode()
+        if header.count(placeholder) != 1:
+            return None
+        header = header.replace(placeholder, f'"{key}":"{value}"'.encode())
+    return draft[:8] + header + draft[8 + length:]
+
+
 def write_lora(merged: MergedLora, path: str | Path, *, dtype: str = "fp16",
                extra_metadata: Mapping[str, str] | None = None, parents: Sequence[LoraFile] = (),
                overwrite: bool = False, within: str | Path | None = None) -> WrittenLora:
@@ -210,7 +224,9 @@ def write_lora(merged: MergedLora, path: str | Path, *, dtype: str = "fp16",
     meta = build_metadata(merged, target.stem, parents, extra_metadata or {})
     draft = save({**meta, "sshs_model_hash": "0" * 64, "sshs_legacy_hash": "0" * 8})
     model_hash, legacy_hash = tensor_region_hashes(draft)
-    data = save({**meta, "sshs_model_hash": model_hash, "sshs_legacy_hash": legacy_hash})
+    data = _fill_hashes(draft, model_hash, legacy_hash)
+    if data is None:  # not found once each in the header: serialise again with the values
+        data = save({**meta, "sshs_model_hash": model_hash, "sshs_legacy_hash": legacy_hash})
     if len(data) != len(draft) or tensor_region_hashes(data) != (model_hash, legacy_hash):
         raise StyleMixError(f"{target}: internal error: hashes changed the file layout")
     write_atomic(target, data, overwrite=overwrite)

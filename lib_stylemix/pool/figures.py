@@ -189,5 +189,7 @@ def lineage_figure(names: Sequence[str], parents: Sequence[Sequence[str]], gener
 
 
 def save_png(fig: Any, path: str | Path, *, overwrite: bool = False) -> Path:
-    """Write a figure as PNG atomically."""
-    return write_with(path, lambda tmp: fig.savefig(tmp, format="png"), overwrite=overwrite)
+    """Write a figure as PNG atomically. zlib level 1: flat-coloured plots compress almost as well as at the
+    default level 6 (a few % larger) in a fraction of the encoding time."""
+    return write_with(path, lambda tmp: fig.savefig(tmp, format="png", pil_kwargs={"compress_level": 1}),
+                      overwrite=overwrite)
