@@ -22,7 +22,7 @@ from lib_stylemix.lora.arch import block_of as _block_of
 from lib_stylemix.lora.arch import detect_arch
 from lib_stylemix.lora.container import LoraFormatError, SafetensorsSource, TensorSource, open_source
 from lib_stylemix.lora.formats import ALPHA, DOWN, UP, ModuleInfo, ParsedFile, parse_keys
-from lib_stylemix.lora.rawread import read_values
+from lib_stylemix.lora.rawread import RawFile, read_values
 from lib_stylemix.seams import CancelToken, NeverCancel, NullProgress, Progress
 
 KINDS = ("linear", "conv1x1", "conv3x3")
@@ -35,8 +35,8 @@ __all__ = ["KINDS", "Factors", "LoraFile", "ModuleInfo", "as_numpy", "open_lora"
 class Factors:
     """One module with the scale folded in: ΔW = up @ down (`up` is m×r times alpha/r, `down` is r×n)."""
 
-    up: Any  # torch.Tensor
-    down: Any  # torch.Tensor
+    up: Any  # torch.Tensor (`factors`) or numpy array (`array_factors`)
+    down: Any
     kind: str
     up_shape: tuple[int, ...]
     down_shape: tuple[int, ...]
@@ -88,6 +88,7 @@ class LoraFile:
         self.nbytes = path.stat().st_size
         self._alphas: dict[str, float] = {}
         self._hash: str | None = None
+        self._raw: RawFile | None = None
 
     @property
     def warnings(self) -> list[str]:
@@ -178,14 +179,18 @@ class LoraFile:
         return self._built(module, entry)
 
     def _built(self, module: str, entry: Any) -> tuple[Any, Any]:
-        import numpy as np
         import torch
 
-        stored = {p: as_numpy(self._source.get(k)).astype(np.float64) for p, k in entry.keys.items() if p != ALPHA}
+        up, down = self._built_arrays(module, entry)
+        return torch.from_numpy(up), torch.from_numpy(down)
+
+    def _built_arrays(self, module: str, entry: Any) -> tuple[Any, Any]:
+        import numpy as np
+
+        stored = {p: self._stored(k, np.float64) for p, k in entry.keys.items() if p != ALPHA}
         up, down = entry.build(stored, self.stored_alpha(module))
         info = entry.info
-        return (torch.from_numpy(np.ascontiguousarray(up).reshape(info.up_shape)),
-                torch.from_numpy(np.ascontiguousarray(down).reshape(info.down_shape)))
+        return (np.ascontiguousarray(up).reshape(info.up_shape), np.ascontiguousarray(down).reshape(info.down_shape))
 
     def plain_keys(self, module: str) -> tuple[str, str] | None:
         """(up key, down key) when the module is a plain kohya up/down pair in a safetensors file, else None.
@@ -201,28 +206,55 @@ class LoraFile:
         return keys[UP], keys[DOWN]
 
     def factors(self, module: str, dtype: Any = None) -> Factors:
-        """Read one module now as float32 (or float64 with `dtype=torch.float64`), scale folded into `up`.
-
-        NaN/Inf is an error naming the file and module. The work runs in numpy (single pass, no thread-pool
-        start-up per small tensor) and the result wraps the same memory as torch tensors.
-        """
-        import numpy as np
+        """Read one module now as float32 (or float64 with `dtype=torch.float64`), scale folded into `up`, as
+        torch tensors wrapping the arrays of `array_factors` (same memory)."""
         import torch
 
+        arrays = self.array_factors(module, dtype)
+        return Factors(up=torch.from_numpy(arrays.up), down=torch.from_numpy(arrays.down), kind=arrays.kind,
+                       up_shape=arrays.up_shape, down_shape=arrays.down_shape)
+
+    def array_factors(self, module: str, dtype: Any = None) -> Factors:
+        """`factors` as numpy arrays (float64 when `dtype` is numpy's or torch's float64, else float32).
+
+        NaN/Inf is an error naming the file and module. Safetensors files are read from their bytes
+        (`rawread`), so this path never imports torch.
+        """
+        import numpy as np
+
         info = self.module_info(module)
-        np_dtype = np.float64 if dtype == torch.float64 else np.float32
-        up_raw, down_raw = self.raw(module)
-        up = as_numpy(up_raw).reshape(info.out_features, info.rank).astype(np_dtype)
-        down = as_numpy(down_raw).reshape(info.rank, info.in_features).astype(np_dtype)
+        np_dtype = np.float64 if dtype is not None and "float64" in str(dtype) else np.float32
+        up_raw, down_raw = self._raw_arrays(module, np_dtype)
+        up = up_raw.reshape(info.out_features, info.rank).astype(np_dtype, copy=False)
+        down = down_raw.reshape(info.rank, info.in_features).astype(np_dtype, copy=False)
         for part in (up, down):
             if not np.isfinite(part.sum()) and not np.isfinite(part).all():
                 raise LoraFormatError(f"{self.path}: module {module} contains NaN or Inf values")
         scale = self.alpha(module) / info.rank
         if scale != 1.0:
             up *= scale
-        return Factors(up=torch.from_numpy(up), down=torch.from_numpy(down), kind=info.kind,
-                       up_shape=info.up_shape, down_shape=info.down_shape)
+        return Factors(up=up, down=down, kind=info.kind, up_shape=info.up_shape, down_shape=info.down_shape)
 
+    def _raw_arrays(self, module: str, dtype: Any) -> tuple[Any, Any]:
+        """`raw` as new numpy arrays of at least `dtype` (float32/float64), without torch for safetensors files."""
+        entry = self._entries[self.module_info(module).name]
+        if entry.build is None:
+            return self._stored(entry.keys[UP], dtype), self._stored(entry.keys[DOWN], dtype)
+        return self._built_arrays(module, entry)
+
+    def _stored(self, key: str, dtype: Any) -> Any:
+        """One stored tensor as a new array of `dtype` (float64 when stored so), converted in one pass."""
+        import numpy as np
+
+        if self.format != "safetensors":
+            stored = as_numpy(self._source.get(key))
+            return stored.astype(np.float64 if stored.dtype == np.float64 else dtype)
+        if self._raw is None:
+            self._raw = RawFile(self.path)
+        entry = self._raw.entries[key]
+        out = np.empty(entry.shape, dtype=np.float64 if entry.code == "F64" else dtype)
+        self._raw.into(key, out)
+        return out
     def validate(self, progress: Progress | None = None, cancel: CancelToken | None = None) -> None:
         """Read every module once (NaN/Inf, alpha); raises LoraFormatError naming the first bad module."""
         progress = progress or NullProgress()
@@ -235,8 +267,11 @@ class LoraFile:
         progress.end()
 
     def close(self) -> None:
-        """Drop the open file handle (it is reopened on the next read)."""
+        """Drop the open file handles (they are reopened on the next read)."""
         self._source.close()
+        if self._raw is not None:
+            self._raw.close()
+            self._raw = None
 
     def __enter__(self) -> LoraFile:
         return self

@@ -98,11 +98,18 @@ def synthetic_metadata(arch: str, rank: int, alpha: float, name: str, *, conv3x3
 
 def save_lora_tensors(path: str | Path, tensors: Mapping[str, Any], metadata: Mapping[str, str], *,
                       overwrite: bool = False) -> Path:
-    """Write a tensor dict as safetensors atomically."""
-    from safetensors.torch import save_file
+    """Write a tensor dict (all numpy arrays, or all torch tensors) as safetensors atomically."""
+    import numpy as np
 
     def writer(tmp: Path) -> None:
-        save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata=dict(metadata))
+        if all(isinstance(v, np.ndarray) for v in tensors.values()):
+            from safetensors.numpy import save_file as save_numpy
+
+            save_numpy({k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(tmp), metadata=dict(metadata))
+        else:
+            from safetensors.torch import save_file
+
+            save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata=dict(metadata))
 
     return write_with(path, writer, overwrite=overwrite)
 
@@ -152,7 +159,7 @@ def write_example_pool(folder: str | Path, *, count: int = 6, arch: str = "sd1",
     ΔW unchanged but scrambles the raw factors, which is exactly what the legacy metric cannot see through.
     Refuses a non-empty folder that is not a previous example pool.
     """
-    import torch
+    import numpy as np
 
     if count < 1 or count > 99:
         raise StyleMixError(f"example pool size must be 1..99 (got {count})")
@@ -170,12 +177,12 @@ def write_example_pool(folder: str | Path, *, count: int = 6, arch: str = "sd1",
         raise StyleMixError(f"{clash[0]}: already exists (choose an empty folder)")
     folder.mkdir(parents=True, exist_ok=True)
     (folder / EXAMPLE_MARKER).write_text("synthetic example pool written by StyleMix\n", encoding="utf-8")
-    gen = torch.Generator().manual_seed(seed)
+    rng = np.random.default_rng(seed)
     n_atoms = min(3, count)
-    coeffs = torch.rand(count, n_atoms, generator=gen) * 0.35
+    coeffs = rng.random((count, n_atoms), dtype=np.float32) * 0.35
     for f in range(count):
         coeffs[f, f % n_atoms] += 1.0
-    rotations = [torch.linalg.qr(torch.randn(rank, rank, generator=gen))[0] for _ in range(count)]
+    rotations = [np.linalg.qr(rng.standard_normal((rank, rank)))[0].astype(np.float32) for _ in range(count)]
     tensors: list[dict[str, Any]] = [{} for _ in range(count)]
     alpha = float(rank)
     for spec in module_table(arch):
@@ -183,16 +190,16 @@ def write_example_pool(folder: str | Path, *, count: int = 6, arch: str = "sd1",
             continue
         up_shape, down_shape = _shapes(spec, rank)
         fan_in = math.prod(down_shape[1:])
-        basis = torch.randn(rank, fan_in, generator=gen) / math.sqrt(fan_in)
-        atoms = torch.randn(n_atoms, spec.out_features, rank, generator=gen) * 0.02
-        ups = torch.einsum("fs,smr->fmr", coeffs, atoms)
-        ups += 0.2 * 0.02 * torch.randn(count, spec.out_features, rank, generator=gen)
-        downs = basis + 0.3 * torch.randn(count, rank, fan_in, generator=gen) / math.sqrt(fan_in)
+        basis = rng.standard_normal((rank, fan_in), dtype=np.float32) / math.sqrt(fan_in)
+        atoms = rng.standard_normal((n_atoms, spec.out_features, rank), dtype=np.float32) * 0.02
+        ups = np.einsum("fs,smr->fmr", coeffs, atoms)
+        ups += 0.2 * 0.02 * rng.standard_normal((count, spec.out_features, rank), dtype=np.float32)
+        downs = basis + 0.3 * rng.standard_normal((count, rank, fan_in), dtype=np.float32) / math.sqrt(fan_in)
         for f in range(count):
             rotation = rotations[f]
-            tensors[f][f"{spec.name}.lora_up.weight"] = (ups[f] @ rotation).reshape(up_shape).half()
-            tensors[f][f"{spec.name}.lora_down.weight"] = (rotation.T @ downs[f]).reshape(down_shape).half()
-            tensors[f][f"{spec.name}.alpha"] = torch.tensor(alpha, dtype=torch.float16)
+            tensors[f][f"{spec.name}.lora_up.weight"] = (ups[f] @ rotation).reshape(up_shape).astype(np.float16)
+            tensors[f][f"{spec.name}.lora_down.weight"] = (rotation.T @ downs[f]).reshape(down_shape).astype(np.float16)
+            tensors[f][f"{spec.name}.alpha"] = np.array(alpha, dtype=np.float16)
     for f, (name, path) in enumerate(zip(names, paths, strict=True)):
         meta = synthetic_metadata(arch, rank, alpha, name, conv3x3=False)
         meta["stylemix_synthetic_family"] = str(f % n_atoms)

@@ -13,7 +13,7 @@ import datetime as _dt
 import hashlib
 import json
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -134,29 +134,76 @@ def build_metadata(merged: MergedLora, name: str, parents: Sequence[LoraFile],
     return meta
 
 
-def _cast(tensor: Any, torch_dtype: Any) -> Any:
-    """Contiguous copy in the save dtype; fp16/fp32 go through numpy (one single-threaded pass)."""
+def _as_array(factor: Any) -> Any:
+    """A factor of an `OutModule` as a numpy array: numpy as given, a CPU torch tensor viewed (bf16 widened)."""
     import numpy as np
-    import torch
 
-    if torch_dtype == torch.bfloat16:
-        return tensor.to(torch_dtype).contiguous()
-    np_dtype = np.float16 if torch_dtype == torch.float16 else np.float32
-    return torch.from_numpy(np.ascontiguousarray(tensor.numpy(), dtype=np_dtype))
+    if isinstance(factor, np.ndarray):
+        return factor
+    from lib_stylemix.lora.file import as_numpy
 
-
-def _finite(tensor: Any) -> bool:
-    import torch
-
-    if tensor.dtype == torch.bfloat16:
-        return bool(torch.isfinite(tensor).all())
-    return bool(_np_all_finite(tensor.numpy()))
+    return as_numpy(factor.detach())
 
 
 def _np_all_finite(array: Any) -> bool:
     import numpy as np
 
     return bool(np.isfinite(array.sum(dtype=np.float32))) or bool(np.isfinite(array).all())
+
+
+def module_arrays(merged: MergedLora, dtype: str) -> dict[str, Any]:
+    """Every module's up/down (stored shapes, contiguous) and alpha as numpy arrays: fp16 for fp16, float32
+    otherwise (bf16 is cast when serialising); a value that overflows fp16 is an error naming the module."""
+    import numpy as np
+
+    np_dtype = np.float16 if dtype == "fp16" else np.float32
+    arrays = {}
+    for name, module in merged.modules.items():
+        up = np.ascontiguousarray(_as_array(module.up).reshape(module.up_shape), dtype=np_dtype)
+        down = np.ascontiguousarray(_as_array(module.down).reshape(module.down_shape), dtype=np_dtype)
+        if not (_np_all_finite(up) and _np_all_finite(down)):
+            raise StyleMixError(f"module {name}: values overflow {dtype} (try --dtype fp32 or smaller weights)")
+        arrays[f"{name}.lora_up.weight"] = up
+        arrays[f"{name}.lora_down.weight"] = down
+        arrays[f"{name}.alpha"] = np.array(float(module.rank), dtype=np.float32)
+    return arrays
+
+
+def _serializer(arrays: dict[str, Any], dtype: str, bundle: Mapping[str, Any]) -> Callable[[dict[str, str]], bytes]:
+    """metadata → file bytes. fp16/fp32 without bundled embeddings serialise the numpy arrays (no torch);
+    bf16 (which numpy lacks) and the parents' bundled torch tensors go through safetensors' torch writer."""
+    if dtype != "bf16" and not bundle:
+        from safetensors.numpy import save as save_numpy
+
+        return lambda meta: save_numpy(arrays, metadata=meta)
+    import torch
+    from safetensors.torch import save as save_torch
+
+    tensors = {}
+    for key, array in arrays.items():
+        tensor = torch.from_numpy(array)
+        if dtype == "bf16" and not key.endswith(".alpha"):
+            tensor = tensor.to(torch.bfloat16)
+            if not bool(torch.isfinite(tensor).all()):
+                module = key.rsplit(".lora_", 1)[0]
+                raise StyleMixError(f"module {module}: values overflow {dtype} (try --dtype fp32 or smaller weights)")
+        tensors[key] = tensor
+    tensors.update({k: v.contiguous() for k, v in bundle.items()})
+    return lambda meta: save_torch(tensors, metadata=meta)
+
+
+def _fill_hashes(draft: bytes, model_hash: str, legacy_hash: str) -> bytes | None:
+    """`draft` with its placeholder hashes replaced in the header (same length, so no offset moves), or None
+    when a placeholder is not there exactly once. A quote inside a JSON string is escaped, so `"key":"` only
+    matches the key itself."""
+    (length,) = struct.unpack("<Q", draft[:8])
+    header = draft[8:8 + length]
+    for key, value in (("sshs_model_hash", model_hash), ("sshs_legacy_hash", legacy_hash)):
+        placeholder = f'"{key}":"{"0" * len(value)}"'.encode()
+        if header.count(placeholder) != 1:
+            return None
+        header = header.replace(placeholder, f'"{key}":"{value}"'.encode())
+    return draft[:8] + header + draft[8 + length:]
 
 
 def write_lora(merged: MergedLora, path: str | Path, *, dtype: str = "fp16",
@@ -167,30 +214,19 @@ def write_lora(merged: MergedLora, path: str | Path, *, dtype: str = "fp16",
     With `within` (a folder), `path` is a file name inside it and anything that would land elsewhere
     ('..', separators, absolute paths) is refused; without it, `path` is used as given.
     """
-    import torch
-    from safetensors.torch import save
-
     if dtype not in SAVE_DTYPES:
         raise StyleMixError(f"unknown dtype {dtype!r} (expected one of {', '.join(SAVE_DTYPES)})")
     target = safe_child(within, str(path)) if within is not None else Path(path)
     check_target(target, overwrite=overwrite)
     parents = list(parents) or list(merged.parents)
-    torch_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[dtype]
-    tensors = {}
-    for name, module in merged.modules.items():
-        up = _cast(module.up.reshape(module.up_shape), torch_dtype)
-        down = _cast(module.down.reshape(module.down_shape), torch_dtype)
-        if not (_finite(up) and _finite(down)):
-            raise StyleMixError(f"module {name}: values overflow {dtype} (try --dtype fp32 or smaller weights)")
-        tensors[f"{name}.lora_up.weight"] = up
-        tensors[f"{name}.lora_down.weight"] = down
-        tensors[f"{name}.alpha"] = torch.tensor(float(module.rank), dtype=torch.float32)
     bundle, note = bundled_embeddings(list(merged.parents))
-    tensors.update({k: v.contiguous() for k, v in bundle.items()})
+    save = _serializer(module_arrays(merged, dtype), dtype, bundle)
     meta = build_metadata(merged, target.stem, parents, extra_metadata or {})
-    draft = save(tensors, metadata={**meta, "sshs_model_hash": "0" * 64, "sshs_legacy_hash": "0" * 8})
+    draft = save({**meta, "sshs_model_hash": "0" * 64, "sshs_legacy_hash": "0" * 8})
     model_hash, legacy_hash = tensor_region_hashes(draft)
-    data = save(tensors, metadata={**meta, "sshs_model_hash": model_hash, "sshs_legacy_hash": legacy_hash})
+    data = _fill_hashes(draft, model_hash, legacy_hash)
+    if data is None:  # not found once each in the header: serialise again with the values
+        data = save({**meta, "sshs_model_hash": model_hash, "sshs_legacy_hash": legacy_hash})
     if len(data) != len(draft) or tensor_region_hashes(data) != (model_hash, legacy_hash):
         raise StyleMixError(f"{target}: internal error: hashes changed the file layout")
     write_atomic(target, data, overwrite=overwrite)

@@ -9,32 +9,53 @@ Public API (what the webui Pool panel and the CLI call):
     figures.heatmap_figure / pool_map_figure / lineage_figure / save_png;  report.build_report / write_figures
     ops.merge_to_file / member_summaries / lineage_text / block_geometry / prompt_stack / render_previews:
     the use-cases a front end calls (the Pool panel only turns their results into widgets)
-Only numpy is imported here; torch and matplotlib are imported when files are read or figures drawn.
+The names below are imported on first use (PEP 562), so `import lib_stylemix.pool.cli` (`--help`) loads neither
+numpy nor the engine; numpy comes with the first pool object, matplotlib with the first figure.
 """
 
-from lib_stylemix.pool.candidates import Candidate
-from lib_stylemix.pool.evolve import EvolveResult, Generation, accept, evict, evolve, propose
-from lib_stylemix.pool.members import Member
-from lib_stylemix.pool.pool import MemberKernel, Pool, RootFile
-from lib_stylemix.pool.recipe import Recipe
-from lib_stylemix.pool.scores import names as _score_names
-from lib_stylemix.pool.settings import EvolveSettings
+from __future__ import annotations
 
-SCORES = _score_names()
+import importlib
+import sys
+import types
+from typing import Any
 
-__all__ = [
-    "SCORES",
-    "Candidate",
-    "EvolveResult",
-    "EvolveSettings",
-    "Generation",
-    "Member",
-    "MemberKernel",
-    "Pool",
-    "Recipe",
-    "RootFile",
-    "accept",
-    "evict",
-    "evolve",
-    "propose",
-]
+_EXPORTS = {
+    "lib_stylemix.pool.candidates": ("Candidate",),
+    "lib_stylemix.pool.evolve": ("EvolveResult", "Generation", "accept", "evict", "evolve", "propose"),
+    "lib_stylemix.pool.members": ("Member",),
+    "lib_stylemix.pool.pool": ("MemberKernel", "Pool", "RootFile"),
+    "lib_stylemix.pool.recipe": ("Recipe",),
+    "lib_stylemix.pool.settings": ("EvolveSettings",),
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+
+__all__ = sorted([*_WHERE, "SCORES"])
+
+
+def __getattr__(name: str) -> Any:
+    if name == "SCORES":  # the score names when first asked for (new code calls pool.scores.names())
+        value: Any = importlib.import_module("lib_stylemix.pool.scores").names()
+    elif name in _WHERE:
+        value = getattr(importlib.import_module(_WHERE[name]), name)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+class _Package(types.ModuleType):
+    """Keeps `evolve` the function when its submodule gets imported (as the eager import did: the import system
+    binds a loaded submodule as an attribute of its package)."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, types.ModuleType) and _WHERE.get(name) == value.__name__:
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -12,7 +12,7 @@ from lib_stylemix.pool.archive import Archive
 
 def archive_figure(archive: Archive, *, score_name: str = "score") -> Any:
     """A matplotlib Figure (Agg canvas, no pyplot) of `archive`."""
-    from lib_stylemix.pool.figures import _figure
+    from lib_stylemix.pool.figures import _figure, tight_layout
 
     bins = archive.bins
     grid = np.full((bins, bins), np.nan)
@@ -43,5 +43,5 @@ def archive_figure(archive: Archive, *, score_name: str = "score") -> Any:
     filled = len(archive.cells)
     ax.set_title(f"QD archive: {filled} of {bins * bins} cells filled (■ members, ★ kept, ● elite not kept)")
     fig.colorbar(image, ax=ax, label=f"elite {score_name}", fraction=0.046, pad=0.04)
-    fig.tight_layout()
+    tight_layout(fig)
     return fig

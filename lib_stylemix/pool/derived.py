@@ -110,14 +110,12 @@ class FactorReader:
 
     def factors(self, key: str, module: str) -> Pair | None:
         """(up, down) with ΔW = up @ down for root `key` in `module` (None where the root lacks it)."""
-        import torch
-
         self.for_module(module)
         if key not in self._cache:
             if key in self.files:
                 f = self.files[key]
-                fac = f.factors(module, dtype=torch.float64) if module in f.modules else None
-                self._cache[key] = (fac.up.numpy(), fac.down.numpy()) if fac is not None else None
+                fac = f.array_factors(module, dtype=np.float64) if module in f.modules else None
+                self._cache[key] = (fac.up, fac.down) if fac is not None else None
             elif key in self.derived:
                 self._cache[key] = self._derive(self.derived[key], module)
             else:

@@ -189,9 +189,8 @@ def _spectra(reader: FactorReader, member: Member, keep: dict[str, Svd], progres
 def _materialise(reader: FactorReader, member: Member, target: tuple[int, str], known: dict[str, Svd],
                  progress: Progress, cancel: CancelToken) -> Any:
     """MergedLora (rank, arch = `target`) with the top-rank components of every module (√σ on each side);
-    factorisations in `known` are reused instead of recomputed."""
-    import torch
-
+    factorisations in `known` are reused instead of recomputed. The factors stay numpy arrays (the writer takes
+    them as they are: saving never imports torch)."""
     from lib_stylemix.lora import MergedLora, OutModule
 
     rank, arch = target
@@ -207,8 +206,8 @@ def _materialise(reader: FactorReader, member: Member, target: tuple[int, str], 
             root = np.sqrt(sigma[:k])
             info = reader.info(module)
             modules[module] = OutModule(
-                up=torch.from_numpy((p[:, :k] * root).astype(np.float32)),
-                down=torch.from_numpy(np.ascontiguousarray((root[:, None] * qt[:k]).astype(np.float32))),
+                up=(p[:, :k] * root).astype(np.float32),
+                down=np.ascontiguousarray((root[:, None] * qt[:k]).astype(np.float32)),
                 kind=info.kind, up_shape=(info.out_features, k, *info.up_shape[2:]),
                 down_shape=(k, *info.down_shape[1:]),
                 energy=float(np.square(sigma[:k]).sum() / max(np.square(sigma).sum(), 1e-300)))

@@ -6,36 +6,38 @@ Public API (what the webui adapter and the CLI call):
 - `TrainSettings`, `apply_overrides`, `plan_training`, `TrainJob` (config); `validate_job` (validate)
 - `TrainingRunner`, `run_training`, `TrainResult`, `ProgressEvent` (runner, progress)
 - `TrainingQueue`, `QueueEntry` (queue)
+
+The names are imported on first use (PEP 562): `--help` and the CLI's other commands do not load them.
 """
 
-from lib_stylemix.training.config import TrainJob, TrainSettings, apply_overrides, plan_training
-from lib_stylemix.training.locate import SdScripts, locate_sd_scripts
-from lib_stylemix.training.probe import CheckReport, EnvInfo, check_sd_scripts, probe_environment
-from lib_stylemix.training.progress import ProgressEvent
-from lib_stylemix.training.queue import QueueEntry, TrainingQueue
-from lib_stylemix.training.runner import TrainingRunner, TrainResult, run_training
-from lib_stylemix.training.setup import SetupPlan, run_setup, setup_commands
-from lib_stylemix.training.validate import validate_job
+from __future__ import annotations
 
-__all__ = [
-    "CheckReport",
-    "EnvInfo",
-    "ProgressEvent",
-    "QueueEntry",
-    "SdScripts",
-    "SetupPlan",
-    "TrainJob",
-    "TrainResult",
-    "TrainSettings",
-    "TrainingQueue",
-    "TrainingRunner",
-    "apply_overrides",
-    "check_sd_scripts",
-    "locate_sd_scripts",
-    "plan_training",
-    "probe_environment",
-    "run_setup",
-    "run_training",
-    "setup_commands",
-    "validate_job",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "lib_stylemix.training.config": ("TrainJob", "TrainSettings", "apply_overrides", "plan_training"),
+    "lib_stylemix.training.locate": ("SdScripts", "locate_sd_scripts"),
+    "lib_stylemix.training.probe": ("CheckReport", "EnvInfo", "check_sd_scripts", "probe_environment"),
+    "lib_stylemix.training.progress": ("ProgressEvent",),
+    "lib_stylemix.training.queue": ("QueueEntry", "TrainingQueue"),
+    "lib_stylemix.training.runner": ("TrainingRunner", "TrainResult", "run_training"),
+    "lib_stylemix.training.setup": ("SetupPlan", "run_setup", "setup_commands"),
+    "lib_stylemix.training.validate": ("validate_job",),
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -286,6 +286,9 @@ def test_keeping_many_files_open_reads_no_tensor_data(tmp_path):
     paths = [make_lora_file(tmp_path / f"p{i}.safetensors", rank=1, seed=i, modules=default_modules("sd1")[:3])
              for i in range(50)]
     files = [open_lora(p) for p in paths]
-    assert all(f._source._handle is None for f in files)  # header only until a module is read
+    assert all(f._source._handle is None and f._raw is None for f in files)  # header only until a module is read
     files[7].factors(files[7].module_names[0])
-    assert files[7]._source._handle is not None
+    assert files[7]._raw is not None  # the read opened this file's handle only
+    assert all(f._raw is None for i, f in enumerate(files) if i != 7)
+    files[7].close()
+    assert files[7]._raw is None

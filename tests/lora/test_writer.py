@@ -142,3 +142,18 @@ def test_large_file_legacy_hash_region(tmp_path):
     assert out.path.stat().st_size > 0x110000
     meta = open_lora(out.path).metadata
     assert (meta["sshs_model_hash"], meta["sshs_legacy_hash"]) == _file_hashes(out.path)
+
+
+@pytest.mark.parametrize("dtype", ["fp16", "bf16", "fp32"])
+def test_numpy_and_torch_factors_write_the_same_tensors(tmp_path, parents, dtype):
+    """An `OutModule` of numpy arrays (the pool's save path, torch-free) writes the very bytes torch tensors do."""
+    from dataclasses import replace
+
+    a, b = parents
+    merged = merge([MergeTerm(a, 1.0), MergeTerm(b, -0.5)], method="concat")
+    as_numpy = replace(merged, modules={n: replace(m, up=m.up.numpy(), down=m.down.numpy())
+                                        for n, m in merged.modules.items()})
+    from_torch = write_lora(merged, tmp_path / "t.safetensors", dtype=dtype)
+    from_numpy = write_lora(as_numpy, tmp_path / "n.safetensors", dtype=dtype)
+    assert from_numpy.model_hash == from_torch.model_hash
+    assert _file_hashes(from_numpy.path) == _file_hashes(from_torch.path)

@@ -93,3 +93,18 @@ def test_lineage_labels_are_readable_and_do_not_collide():
             assert not boxes[a][1].overlaps(boxes[b][1]), (boxes[a][0], boxes[b][0])
     width, _ = fig.canvas.get_width_height()
     assert width <= 1600  # shown at panel width without shrinking the 8 pt labels much
+
+
+def test_layout_leaves_no_engine_and_the_same_pixels(tmp_path, monkeypatch):
+    """Figures come laid out but without a layout engine (which would make `savefig` draw everything twice);
+    the PNG is byte-identical to the one `Figure.tight_layout` gives."""
+    import lib_stylemix.pool.figures as figures
+
+    names = [f"style_{i}" for i in range(5)]
+    d = np.abs(np.subtract.outer(np.arange(5.0), np.arange(5.0)))
+    fig = heatmap_figure(names, d)
+    assert fig.get_layout_engine() is None
+    ours = save_png(fig, tmp_path / "ours.png").read_bytes()
+    monkeypatch.setattr(figures, "tight_layout", lambda f: f.tight_layout())
+    theirs = save_png(heatmap_figure(names, d), tmp_path / "theirs.png").read_bytes()
+    assert ours == theirs

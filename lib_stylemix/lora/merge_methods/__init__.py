@@ -31,8 +31,8 @@ class OutModule:
     merge can report the share of ‖ΔW‖² kept per module (`energy`) and over all modules.
     """
 
-    up: Any  # torch.Tensor m×k, float32
-    down: Any  # torch.Tensor k×n, float32
+    up: Any  # m×k float32: a torch.Tensor or a numpy array (the writer takes either)
+    down: Any  # k×n float32, the same type as `up`
     kind: str
     up_shape: tuple[int, ...]  # shapes to write (4-D for convs)
     down_shape: tuple[int, ...]

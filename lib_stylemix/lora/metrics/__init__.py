@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from lib_stylemix.registry import Param, Registry
+
+if TYPE_CHECKING:
+    import numpy as np  # imported where used: `--help` lists the metrics without numpy
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,8 @@ def distance_from_gram(gram: np.ndarray, metric: str = "frobenius") -> np.ndarra
 
     Rounding can make ‖·‖² slightly negative for near-identical files; metrics clamp it at 0.
     """
+    import numpy as np
+
     out = np.array(METRICS.get(metric).from_gram(np.asarray(gram, dtype=np.float64)), dtype=np.float64)
     np.fill_diagonal(out, 0.0)
     return out
@@ -57,12 +61,16 @@ def distance_from_gram(gram: np.ndarray, metric: str = "frobenius") -> np.ndarra
 
 def sq_distances_from_gram(gram: np.ndarray) -> np.ndarray:
     """‖ΔW_i − ΔW_j‖² = G_ii + G_jj − 2 G_ij, clamped at 0 (shared by the Frobenius metric and per-block views)."""
+    import numpy as np
+
     diag = np.diag(gram)
     return np.clip(diag[:, None] + diag[None, :] - 2.0 * gram, 0.0, None)
 
 
 def cosine_from_gram(gram: np.ndarray) -> np.ndarray:
     """cos(ΔW_i, ΔW_j); a ΔW = 0 has similarity 0 to everything but itself."""
+    import numpy as np
+
     norms = np.sqrt(np.clip(np.diag(gram), 0.0, None))
     denom = np.outer(norms, norms)
     with np.errstate(divide="ignore", invalid="ignore"):

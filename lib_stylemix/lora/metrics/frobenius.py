@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
 
 from lib_stylemix.lora.metrics import METRICS, Metric, sq_distances_from_gram
 
+if TYPE_CHECKING:
+    import numpy as np  # imported where used: `--help` lists the metrics without numpy
+
 
 def frobenius(gram: np.ndarray) -> np.ndarray:
+    import numpy as np
+
     return np.sqrt(sq_distances_from_gram(gram))
 
 
