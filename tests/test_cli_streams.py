@@ -75,3 +75,16 @@ def test_dataset_list_goes_to_stdout_and_json_keeps_stdout_clean(tmp_path):
     assert code == 0, err
     assert json.loads(out)  # the summary line moved to stderr, so stdout parses as one document
     assert "prepared 2 images" in err
+
+
+def test_a_reader_that_stops_early_is_not_an_error(tmp_path):
+    """`stylemix info … | head -1`: the closed pipe ends the command quietly, with no traceback."""
+    from lib_stylemix.lora import write_example_pool
+
+    write_example_pool(tmp_path / "pool", count=6, rank=4)
+    command = [sys.executable, "-m", "lib_stylemix", "info", str(tmp_path / "pool")]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO)
+    assert proc.stdout is not None
+    proc.stdout.close()  # the reader has gone before the first line is written
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0 and b"Traceback" not in err
