@@ -4,6 +4,7 @@ prompt's LoRA tags, the tiny real U-Net gives the features, everything under the
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from lib_stylemix.science.correlation import CorrelationSettings
 from lib_stylemix.science.pool_input import pool_geometry, pool_subjects
@@ -12,6 +13,8 @@ from lib_stylemix.webui.calls import gpu_call
 from lib_stylemix.webui.host import WebuiHost
 from lib_stylemix.webui.unet_features import FeatureSettings, WebuiFeatureExtractor
 from tests.science.drawing import draw, style_vector
+
+pytestmark = pytest.mark.torch  # a tiny real torch U-Net/VAE stands in for the checkpoint
 
 
 def test_report_runs_end_to_end_in_the_standin(webui, tmp_path):

@@ -16,6 +16,8 @@ from lib_stylemix.webui.unet_features import (
     up_block_module,
 )
 
+pytestmark = pytest.mark.torch  # a tiny real torch U-Net/VAE stands in for the checkpoint
+
 SMALL = FeatureSettings(size=64)
 
 
