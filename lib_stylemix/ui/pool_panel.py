@@ -99,11 +99,11 @@ def build_pool_panel(host: Host, session: Any = None) -> None:
             with gr.Row():
                 score = gr.Radio(list(evolve_scores.names()), value=evolve_scores.DEFAULT, label="Score",
                                  elem_id="stylemix_pool_score")
-                extrapolate = gr.Slider(0.0, 1.0, value=0.0, step=0.05, label="Extrapolate beyond parents",
+                # The operators themselves are switched in the group below; this is the extrapolate operator's span
+                # (moving it above 0 also switches that operator on, as `--extrapolate T` does).
+                extrapolate = gr.Slider(0.0, 1.0, value=0.0, step=0.05,
+                                        label="Extrapolation span T beyond the parents (0: default span)",
                                         elem_id="stylemix_pool_extrapolate")
-                add_difference = gr.Checkbox(label="Add-difference A + t·(B − C)", value=False,
-                                             elem_id="stylemix_pool_add_difference")
-                crossover = gr.Checkbox(label="Per-block crossover", value=False, elem_id="stylemix_pool_crossover")
             with gr.Row():
                 operators = gr.CheckboxGroup(list(evolve_operators.names()), value=list(evolve_operators.DEFAULT),
                                              label="Operators (see docs/evolve.md)", elem_id="stylemix_pool_operators")
@@ -244,12 +244,10 @@ def build_pool_panel(host: Host, session: Any = None) -> None:
         return (sess, msg, *lists(sess))
 
     def settings_from(*values):
-        keys = ("iterations", "ratios", "keep", "seed", "score", "extrapolate", "add_difference", "crossover",
-                "operators", "select", "archive")
+        keys = ("iterations", "ratios", "keep", "seed", "score", "extrapolate", "operators", "select", "archive")
         return logic.evolve_settings(**dict(zip(keys, values, strict=True)))
 
-    evolve_inputs = [iterations, ratios, keep, seed, score, extrapolate, add_difference, crossover, operators,
-                     select_rule, archive]
+    evolve_inputs = [iterations, ratios, keep, seed, score, extrapolate, operators, select_rule, archive]
 
     def on_propose(sess, *values, progress=gr.Progress()):  # noqa: B008 (gradio reads the tracker from the default)
         def work(s, progress, cancel):

@@ -86,7 +86,7 @@ def test_pool_flow_through_the_wiring(lora_dir):
     assert (lora_dir / "tab_merge.safetensors").is_file() and host.refreshed == 1
     assert "tab_merge" in [row[0] for row in table_rows(lists[0])]
     sess, status, candidates, _preview = call(blocks, "stylemix_pool_propose", sess, 1, 2, 1, 0, "novelty", 0.0,
-                                             False, False, ["blend"], "maxmin", False)
+                                             ["blend"], "maxmin", False)
     candidates = table_rows(candidates)
     assert candidates and candidates[0][7] == "selected"
     picked = str(candidates[0][0])
