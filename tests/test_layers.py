@@ -33,7 +33,8 @@ PACKAGE = "lib_stylemix"
 ROOT = Path(__file__).resolve().parents[1]
 FRONT_END = 4
 LAYERS: dict[str, int] = {
-    "__init__": 0, "errors": 0, "console": 0, "fsutil": 0, "seams": 0, "settings": 0, "threads": 0, "registry": 0,
+    "__init__": 0, "errors": 0, "console": 0, "fsutil": 0, "seams": 0, "settings": 0, "threads": 0,
+    "registry": 0, "lazy": 0,
     "lora": 1,
     "pool": 2, "dataset": 2,
     "restyle": 3, "epochs": 3, "training": 3, "science": 3,

@@ -9,10 +9,9 @@ does not load numpy, torch or the merge code: `info` and `--help` stay fast.
 
 from __future__ import annotations
 
-import importlib
-import sys
-import types
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from lib_stylemix.lazy import lazy_exports
 
 if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers and editors
     from lib_stylemix.lora.arch import ARCHES, block_names, block_of, check_same_arch, detect_arch
@@ -45,32 +44,4 @@ _EXPORTS = {
     "lib_stylemix.lora.synthetic": ("default_modules", "make_lora_file", "module_table", "write_example_pool"),
     "lib_stylemix.lora.writer": ("WrittenLora", "write_lora"),
 }
-_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
-
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
-
-
-class _Package(types.ModuleType):
-    """Keeps `kernel` and `merge` the functions when their submodules get imported (as the eager imports did:
-    the import system binds a loaded submodule as an attribute of its package)."""
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if isinstance(value, types.ModuleType) and _WHERE.get(name) == value.__name__:
-            value = getattr(value, name)
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
+__all__ = lazy_exports(__name__, _EXPORTS)

@@ -16,9 +16,9 @@ numpy nor the engine; numpy comes with the first pool object, matplotlib with th
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 from typing import Any
+
+from lib_stylemix.lazy import lazy_exports
 
 _EXPORTS = {
     "lib_stylemix.pool.candidates": ("Candidate",),
@@ -28,34 +28,11 @@ _EXPORTS = {
     "lib_stylemix.pool.recipe": ("Recipe",),
     "lib_stylemix.pool.settings": ("EvolveSettings",),
 }
-_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
-
-__all__ = sorted([*_WHERE, "SCORES"])
 
 
-def __getattr__(name: str) -> Any:
-    if name == "SCORES":  # the score names when first asked for (new code calls pool.scores.names())
-        value: Any = importlib.import_module("lib_stylemix.pool.scores").names()
-    elif name in _WHERE:
-        value = getattr(importlib.import_module(_WHERE[name]), name)
-    else:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    globals()[name] = value
-    return value
+def _score_names() -> Any:
+    """The score names when first asked for (new code calls `pool.scores.names()`)."""
+    return importlib.import_module("lib_stylemix.pool.scores").names()
 
 
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
-
-
-class _Package(types.ModuleType):
-    """Keeps `evolve` the function when its submodule gets imported (as the eager import did: the import system
-    binds a loaded submodule as an attribute of its package)."""
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if isinstance(value, types.ModuleType) and _WHERE.get(name) == value.__name__:
-            value = getattr(value, name)
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
+__all__ = lazy_exports(__name__, _EXPORTS, computed={"SCORES": _score_names})

@@ -12,8 +12,7 @@ The names are imported on first use (PEP 562): `--help` and the CLI's other comm
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from lib_stylemix.lazy import lazy_exports
 
 _EXPORTS = {
     "lib_stylemix.training.config": ("TrainJob", "TrainSettings", "apply_overrides", "plan_training"),
@@ -25,19 +24,4 @@ _EXPORTS = {
     "lib_stylemix.training.setup": ("SetupPlan", "run_setup", "setup_commands"),
     "lib_stylemix.training.validate": ("validate_job",),
 }
-_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
-
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__all__ = lazy_exports(__name__, _EXPORTS)
