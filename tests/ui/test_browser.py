@@ -187,11 +187,14 @@ def test_example_pool_compare_merge_save(server, page):
     open_tab(page, "Evolve")
     by_id(page, "stylemix_pool_propose").click()
     wait_status(page, "suggested")
-    # gradio 3 draws a table; gradio ≥5 draws virtual rows (role=row) after a hidden sizing copy of the table
-    rows = "tbody:not([aria-hidden='true']) tr, .virtual-row"
+    # gradio 3 draws a table; gradio 4 and ≥5 also draw a hidden sizing copy of it (≥5: virtual rows): the
+    # visible row is the one a person clicks
+    rows = "tbody tr:visible, .virtual-row:visible"
     first_row = by_id(page, "stylemix_pool_candidates").locator(rows).first
     assert "selected" in first_row.inner_text()
-    first_row.locator("td, [role=gridcell]").first.click()
+    # A real mouse click on the cell. gradio 4 puts the cell's text in a button that sits over the cell (it is what
+    # a person's click lands on), which Playwright reports as "intercepting"; force skips only that check.
+    first_row.locator("td, [role=gridcell]").first.click(force=True)
     picked = by_id(page, "stylemix_pool_picked").locator("textarea, input").first
     page.wait_for_function("(el) => el.value !== ''", arg=picked.element_handle())
     by_id(page, "stylemix_pool_keep_btn").click()
