@@ -78,6 +78,17 @@ def check_scalar(where: str, info: TensorInfo) -> None:
         raise LoraFormatError(f"{where}: alpha is boolean, expected a number")
 
 
+def module_tensors(where: str, params: Mapping[str, str], tensors: Mapping[str, TensorInfo]) -> dict[str, TensorInfo]:
+    """The tensors of one module by parameter name, checked: alpha a number, every other one a float tensor."""
+    infos = {p: tensors[k] for p, k in params.items()}
+    for p, info in infos.items():
+        if p == ALPHA:
+            check_scalar(where, info)
+        else:
+            check_float(where, p, info)
+    return infos
+
+
 @cache
 def _table_kinds() -> dict[str, tuple[str, int, int]]:
     """kohya module name -> (kind, out, in channels) from the SD1.5 and SDXL tables shipped with the engine."""

@@ -20,11 +20,10 @@ from lib_stylemix.lora.formats.base import (
     ALPHA,
     ModuleEntry,
     as_dense_factors,
-    check_float,
-    check_scalar,
     dense_rank,
     dtype_of,
     make_info,
+    module_tensors,
     scale_of,
 )
 from lib_stylemix.lora.formats.spec import MODULE_FORMATS, ModuleFormat
@@ -66,12 +65,7 @@ def _read(where: str, name: str, params: Mapping[str, str], tensors: Mapping[str
     if missing or extra:
         raise LoraFormatError(f"{where}: incomplete LoHa module (missing {missing or 'nothing'}, "
                               f"unexpected {extra or 'nothing'})")
-    infos = {p: tensors[k] for p, k in params.items()}
-    for p, i in infos.items():
-        if p == ALPHA:
-            check_scalar(where, i)
-        else:
-            check_float(where, p, i)
+    infos = module_tensors(where, params, tensors)
     r1, m1, n1, k1 = _half_shape(where, infos[W1A], infos[W1B], infos.get(T1))
     r2, m2, n2, k2 = _half_shape(where, infos[W2A], infos[W2B], infos.get(T2))
     if (m1, n1) != (m2, n2):

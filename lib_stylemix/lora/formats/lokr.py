@@ -21,10 +21,9 @@ from lib_stylemix.lora.formats.base import (
     ALPHA,
     ModuleEntry,
     as_dense_factors,
-    check_float,
-    check_scalar,
     dtype_of,
     make_info,
+    module_tensors,
     scale_of,
 )
 from lib_stylemix.lora.formats.spec import MODULE_FORMATS, ModuleFormat
@@ -78,12 +77,7 @@ def _read(where: str, name: str, params: Mapping[str, str], tensors: Mapping[str
     extra = sorted(set(params) - _ALL)
     if extra:
         raise LoraFormatError(f"{where}: unexpected LoKr parameters {extra}")
-    infos = {p: tensors[k] for p, k in params.items()}
-    for p, i in infos.items():
-        if p == ALPHA:
-            check_scalar(where, i)
-        else:
-            check_float(where, p, i)
+    infos = module_tensors(where, params, tensors)
     a, b, k1, _ = _factor_shape(where, infos, "1")
     c, d, k2, kernel = _factor_shape(where, infos, "2")
     dim = infos[W2B].shape[0] if W2B in infos else (infos[W1B].shape[0] if W1B in infos else None)
